@@ -150,3 +150,32 @@ type AccessStore interface {
 	// Alias returns the mapping of an alias local part.
 	Alias(ctx context.Context, alias string) (*AliasRecord, error)
 }
+
+// RevealRequest asks for fields of one customer's PII for a purpose. Want
+// is the most revealing level the caller asks for (masked, alias or
+// plaintext); the answer per field is the most permissive level policy
+// allows that is not above Want.
+type RevealRequest struct {
+	Customer string   `json:"customer"`
+	Fields   []string `json:"fields"`
+	Purpose  Purpose  `json:"purpose"`
+	Want     string   `json:"want"`
+}
+
+// RevealedField is one field's answer. Value is empty unless Decision is
+// masked, alias or plaintext.
+type RevealedField struct {
+	Decision string   `json:"decision"`
+	Value    string   `json:"value,omitempty"`
+	Reasons  []string `json:"reasons,omitempty"`
+}
+
+// RevealResponse is the answer to a RevealRequest, sent only after the
+// audit entry at AuditIndex is durable.
+type RevealResponse struct {
+	Fields     map[string]RevealedField `json:"fields"`
+	AuditIndex uint64                   `json:"audit_index"`
+	Reasons    []string                 `json:"reasons"`
+	Approval   string                   `json:"approval,omitempty"` // id of a grant used
+	Review     string                   `json:"review,omitempty"`   // break-glass review opened
+}
