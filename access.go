@@ -5,27 +5,8 @@ import (
 	"time"
 )
 
-// Risk levels, from detection or set by an investigator. The decision path
-// steps an employee down as the level rises.
-const (
-	RiskLow      = "low"
-	RiskMedium   = "medium"
-	RiskHigh     = "high"
-	RiskCritical = "critical"
-)
-
 // RiskLevels lists the levels in increasing order.
 var RiskLevels = []string{RiskLow, RiskMedium, RiskHigh, RiskCritical}
-
-// ValidRisk reports whether s is a risk level.
-func ValidRisk(s string) bool {
-	for _, l := range RiskLevels {
-		if l == s {
-			return true
-		}
-	}
-	return false
-}
 
 // RiskRank returns the position of level in RiskLevels (0 for low and for
 // anything unknown).

@@ -201,7 +201,7 @@ func (s *AccessStore) OpenBreakGlassReviews(ctx context.Context, limit int) ([]c
 }
 
 func (s *AccessStore) SetRisk(ctx context.Context, r *custos.Risk) error {
-	if r.Employee == "" || !custos.ValidRisk(r.Level) {
+	if r.Employee == "" || r.Level == "" || !custos.ValidRisk(r.Level) {
 		return custos.Errorf(custos.EINVALID, "risk needs an employee and a level (low, medium, high, critical)")
 	}
 	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
