@@ -1,0 +1,514 @@
+// Command custos runs the custos server and its operator tools:
+//
+//	custos serve   --data DIR [--listen ADDR] [--db postgres://…]
+//	custos token   --data DIR (--employee ID | --service NAME) [--ttl 8h]
+//	custos keys rotate --data DIR [--db postgres://…]
+//	custos verify  --log URL --key FILE [--token T] [--checkpoint FILE]
+//
+// Wiring lives here and nowhere else: packages take plain structs, and this
+// file turns flags and the environment into them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/custos/custos"
+	"github.com/custos/custos/audit"
+	"github.com/custos/custos/auth"
+	custoshttp "github.com/custos/custos/http"
+	"github.com/custos/custos/postgres"
+	"github.com/custos/custos/sqlite"
+	"github.com/custos/custos/sqlstore"
+	"github.com/custos/custos/vault"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Environment variables custos reads.
+const (
+	EnvMasterKey = vault.EnvMasterKey // the master keyring, instead of DIR/master.keys
+	EnvDB        = "CUSTOS_DB"        // default for --db, so a password stays out of ps
+	EnvToken     = "CUSTOS_TOKEN"     // default for verify --token, for the same reason
+)
+
+// Defaults for Config.
+const (
+	DefaultListen   = "127.0.0.1:8080"
+	DefaultDBFile   = "custos.db"
+	DefaultLogLevel = "info"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain()
+	if err := m.ParseFlags(ctx, os.Args[1:]); err == flag.ErrHelp {
+		os.Exit(2)
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "custos:", err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		fmt.Fprintln(os.Stderr, "custos:", err)
+		os.Exit(1)
+	}
+	if m.Config.Command == "serve" {
+		// Serve until a signal, or until the server fails by itself.
+		select {
+		case <-ctx.Done():
+			m.Logger.Info("custos: shutting down")
+		case err := <-m.serveErr:
+			m.Close()
+			fmt.Fprintln(os.Stderr, "custos:", err)
+			os.Exit(1)
+		}
+	}
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "custos:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is every setting of every command, from flags and environment.
+type Config struct {
+	Command string // serve, token, keys rotate, verify
+
+	Data      string // data directory: keys, and the SQLite database
+	DB        string // PostgreSQL DSN; "" means SQLite in Data
+	Listen    string // serve: listen address; port 0 picks a free port
+	Origin    string // audit checkpoint origin (the audit key's name)
+	MasterKey string // CUSTOS_MASTER_KEY; "" means the keyring file in Data
+	LogLevel  string // debug, info, warn, error
+	LogFormat string // text or json
+
+	IngestBytes int64 // serve: largest ingest body
+
+	Employee string        // token: employee id
+	Service  string        // token: service name
+	TTL      time.Duration // token: life; 0 means the kind's default
+
+	LogURL         string // verify: URL of the log prefix, e.g. http://host:8080/log/
+	KeyFile        string // verify: audit verifier key file (audit.pub)
+	Token          string // verify: bearer token
+	CheckpointFile string // verify: saved checkpoint, read and then replaced
+}
+
+// Validate checks that the command has what it needs.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error { return custos.Errorf(custos.EINVALID, format, args...) }
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("--log-level must be debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("--log-format must be text or json")
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		return bad("--db must be a postgres:// URL")
+	}
+	switch c.Command {
+	case "serve":
+		if c.Data == "" {
+			return bad("serve needs --data DIR")
+		}
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return bad("--listen must be host:port")
+		}
+		if c.IngestBytes < 0 {
+			return bad("--ingest-bytes must not be negative")
+		}
+	case "token":
+		if c.Data == "" {
+			return bad("token needs --data DIR")
+		}
+		if (c.Employee == "") == (c.Service == "") {
+			return bad("token needs exactly one of --employee ID and --service NAME")
+		}
+		if c.TTL < 0 {
+			return bad("--ttl must not be negative")
+		}
+	case "keys rotate":
+		if c.Data == "" && c.MasterKey == "" {
+			return bad("keys rotate needs --data DIR or %s", EnvMasterKey)
+		}
+		if c.Data == "" && c.DB == "" {
+			return bad("keys rotate needs --data DIR (SQLite) or --db")
+		}
+	case "verify":
+		if c.LogURL == "" || c.KeyFile == "" {
+			return bad("verify needs --log URL and --key FILE")
+		}
+		if !strings.HasPrefix(c.LogURL, "http://") && !strings.HasPrefix(c.LogURL, "https://") {
+			return bad("--log must be an http(s) URL")
+		}
+	default:
+		return bad("unknown command %q", c.Command)
+	}
+	return nil
+}
+
+// Main is one run of the custos command. Tests drive it like main does:
+// ParseFlags, Run, and Close.
+type Main struct {
+	Config Config
+
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	Logger *slog.Logger
+
+	// Set by a running serve.
+	DB         *sqlstore.DB
+	Vault      *vault.Vault
+	Issuer     *auth.Issuer
+	AuditLog   *audit.Log
+	HTTPServer *custoshttp.Server
+
+	ln       net.Listener
+	serveErr chan error
+}
+
+// NewMain returns a Main that talks to the process's stdout, stderr and
+// environment.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+const usage = `usage:
+  custos serve --data DIR [--listen ADDR] [--db postgres://…]
+  custos token --data DIR (--employee ID | --service NAME) [--ttl 8h]
+  custos keys rotate --data DIR [--db postgres://…]
+  custos verify --log URL --key FILE [--token T] [--checkpoint FILE]
+
+environment:
+  CUSTOS_MASTER_KEY  master keyring "id:base64key[,id:base64key]" (instead of DIR/master.keys)
+  CUSTOS_DB          default for --db
+  CUSTOS_TOKEN       default for verify --token
+`
+
+// ParseFlags reads the command and its flags from args (without the
+// program name) and validates them.
+func (m *Main) ParseFlags(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return flag.ErrHelp
+	}
+	c := Config{Command: args[0], Listen: DefaultListen, Origin: audit.DefaultOrigin,
+		LogLevel: DefaultLogLevel, LogFormat: "text", MasterKey: m.Getenv(EnvMasterKey), DB: m.Getenv(EnvDB)}
+	args = args[1:]
+	if c.Command == "keys" {
+		if len(args) == 0 || args[0] != "rotate" {
+			fmt.Fprint(m.Stderr, usage)
+			return custos.Errorf(custos.EINVALID, `unknown keys command: want "keys rotate"`)
+		}
+		c.Command, args = "keys rotate", args[1:]
+	}
+	fs := flag.NewFlagSet("custos "+c.Command, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() { fmt.Fprint(m.Stderr, usage) }
+	common := func() {
+		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+		fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	}
+	switch c.Command {
+	case "serve":
+		fs.StringVar(&c.Data, "data", "", "data directory (keys; SQLite database unless --db)")
+		fs.StringVar(&c.Listen, "listen", c.Listen, "listen address")
+		fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL URL (default: SQLite in --data)")
+		fs.StringVar(&c.Origin, "origin", c.Origin, "audit checkpoint origin")
+		fs.Int64Var(&c.IngestBytes, "ingest-bytes", custoshttp.DefaultIngestBytes, "largest ingest body in bytes")
+		common()
+	case "token":
+		fs.StringVar(&c.Data, "data", "", "data directory holding token.key")
+		fs.StringVar(&c.Employee, "employee", "", "employee id")
+		fs.StringVar(&c.Service, "service", "", "service name")
+		fs.DurationVar(&c.TTL, "ttl", 0, "token life (default: 8h for employees, 90 days for services)")
+		common()
+	case "keys rotate":
+		fs.StringVar(&c.Data, "data", "", "data directory holding master.keys")
+		fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL URL (default: SQLite in --data)")
+		common()
+	case "verify":
+		fs.StringVar(&c.LogURL, "log", "", "URL of the log, e.g. http://127.0.0.1:8080/log/")
+		fs.StringVar(&c.KeyFile, "key", "", "audit verifier key file (audit.pub)")
+		fs.StringVar(&c.Token, "token", m.Getenv(EnvToken), "bearer token (service, or security_investigator/auditor)")
+		fs.StringVar(&c.CheckpointFile, "checkpoint", "", "saved checkpoint: checked for consistency, then replaced")
+		common()
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(m.Stderr, usage)
+		return flag.ErrHelp
+	default:
+		fmt.Fprint(m.Stderr, usage)
+		return custos.Errorf(custos.EINVALID, "unknown command %q", c.Command)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return custos.Errorf(custos.EINVALID, "unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	m.Config = c
+	return nil
+}
+
+func (m *Main) logger() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(m.Config.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if m.Config.LogFormat == "json" {
+		m.Logger = slog.New(slog.NewJSONHandler(m.Stderr, opts))
+	} else {
+		m.Logger = slog.New(slog.NewTextHandler(m.Stderr, opts))
+	}
+	return m.Logger
+}
+
+// Run runs the command. For serve it returns once the server listens
+// (Addr tells where); the server runs until Close.
+func (m *Main) Run(ctx context.Context) error {
+	m.logger()
+	switch m.Config.Command {
+	case "serve":
+		return m.serve(ctx)
+	case "token":
+		return m.token()
+	case "keys rotate":
+		return m.rotate(ctx)
+	case "verify":
+		return m.verify(ctx)
+	}
+	return custos.Errorf(custos.EINVALID, "unknown command %q", m.Config.Command)
+}
+
+// Addr returns the address a running serve listens on.
+func (m *Main) Addr() net.Addr {
+	if m.ln == nil {
+		return nil
+	}
+	return m.ln.Addr()
+}
+
+// Close stops a running server gracefully and closes the audit log and the
+// store. It is safe to call more than once, and on a Main that never ran.
+func (m *Main) Close() error {
+	var errs []error
+	if m.HTTPServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), custoshttp.DefaultShutdownTimeout)
+		errs = append(errs, m.HTTPServer.Shutdown(ctx))
+		cancel()
+		if m.serveErr != nil {
+			errs = append(errs, <-m.serveErr)
+			m.serveErr = nil
+		}
+		m.HTTPServer = nil
+	}
+	if m.AuditLog != nil {
+		errs = append(errs, m.AuditLog.Close())
+		m.AuditLog = nil
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+		m.DB = nil
+	}
+	return errors.Join(errs...)
+}
+
+// openDB opens PostgreSQL when --db is set, SQLite in the data directory
+// otherwise; both run their migrations.
+func (m *Main) openDB(ctx context.Context) (*sqlstore.DB, error) {
+	if m.Config.DB != "" {
+		return postgres.Open(ctx, m.Config.DB, m.Logger)
+	}
+	return sqlite.Open(ctx, filepath.Join(m.Config.Data, DefaultDBFile), m.Logger)
+}
+
+func (m *Main) dbEngine() string {
+	if m.Config.DB != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func (m *Main) serve(ctx context.Context) error {
+	c := &m.Config
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	db, err := m.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	keys, err := vault.LoadKeyring(c.Data, c.MasterKey)
+	if err != nil {
+		return err
+	}
+	m.Vault = vault.New(keys)
+	if m.Issuer, err = auth.LoadOrCreateIssuer(c.Data); err != nil {
+		return err
+	}
+	signer, _, err := audit.LoadOrCreateKeys(c.Data, c.Origin)
+	if err != nil {
+		return err
+	}
+	if m.AuditLog, err = audit.Open(ctx, &sqlstore.AuditStore{DB: db}, signer, audit.Options{Origin: c.Origin, Logger: m.Logger}); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	log := m.AuditLog
+	m.HTTPServer, err = custoshttp.New(custoshttp.Config{
+		Store:  sqlstore.NewEntityStore(db),
+		Vault:  m.Vault,
+		Tokens: m.Issuer,
+		Audit:  log,
+		Health: []custoshttp.HealthCheck{
+			{Name: "store", Check: func(ctx context.Context) (any, error) {
+				return map[string]string{"engine": m.dbEngine()}, db.Read.PingContext(ctx)
+			}},
+			{Name: "audit", Check: func(ctx context.Context) (any, error) {
+				cp, err := log.Checkpoint(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return map[string]string{"size": checkpointSize(cp)}, nil
+			}},
+		},
+		Registry: reg,
+		Logger:   m.Logger,
+		Limits:   custoshttp.Limits{IngestBytes: c.IngestBytes},
+	})
+	if err != nil {
+		return err
+	}
+	if m.ln, err = net.Listen("tcp", c.Listen); err != nil {
+		return err
+	}
+	m.serveErr = make(chan error, 1)
+	srv := m.HTTPServer
+	go func() { m.serveErr <- srv.Serve(m.ln) }()
+	// The DSN may hold a password: log the engine, never the URL.
+	m.Logger.Info("custos: listening", slog.String("addr", m.ln.Addr().String()),
+		slog.String("data", c.Data), slog.String("db", m.dbEngine()))
+	return nil
+}
+
+// checkpointSize returns the tree size line of a checkpoint note.
+func checkpointSize(cp []byte) string {
+	lines := strings.SplitN(string(cp), "\n", 3)
+	if len(lines) < 2 {
+		return ""
+	}
+	return lines[1]
+}
+
+func (m *Main) token() error {
+	iss, err := auth.LoadOrCreateIssuer(m.Config.Data)
+	if err != nil {
+		return err
+	}
+	p := custos.Principal{Kind: custos.KindEmployee, ID: m.Config.Employee}
+	if m.Config.Service != "" {
+		p = custos.Principal{Kind: custos.KindService, ID: m.Config.Service}
+	}
+	tok, err := iss.Issue(p, m.Config.TTL)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(m.Stdout, tok)
+	return err
+}
+
+func (m *Main) rotate(ctx context.Context) error {
+	db, err := m.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	res, err := vault.Rotate(ctx, m.Config.Data, m.Config.MasterKey, sqlstore.NewKeyStore(db), m.Logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "active key %s; %d data keys re-wrapped in %d passes", res.Active, res.Rewrapped, res.Passes)
+	if len(res.Retired) > 0 {
+		fmt.Fprintf(m.Stdout, "; retired %s", strings.Join(res.Retired, ", "))
+	}
+	if len(res.Unused) > 0 {
+		fmt.Fprintf(m.Stdout, "; no longer used (remove from %s): %s", EnvMasterKey, strings.Join(res.Unused, ", "))
+	}
+	fmt.Fprintln(m.Stdout)
+	return nil
+}
+
+func (m *Main) verify(ctx context.Context) error {
+	c := &m.Config
+	key, err := os.ReadFile(c.KeyFile)
+	if err != nil {
+		return fmt.Errorf("verifier key: %w", err)
+	}
+	var saved []byte
+	if c.CheckpointFile != "" {
+		saved, err = os.ReadFile(c.CheckpointFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("saved checkpoint: %w", err)
+		}
+	}
+	res, err := audit.Verify(ctx, &audit.HTTPFetcher{Base: c.LogURL, Token: c.Token}, string(key), saved)
+	if err != nil {
+		return err
+	}
+	if c.CheckpointFile != "" {
+		if err := writeFileAtomic(c.CheckpointFile, res.Checkpoint, 0o644); err != nil {
+			return fmt.Errorf("save checkpoint: %w", err)
+		}
+	}
+	fmt.Fprintf(m.Stdout, "ok: %d entries verified, tree size %d\n", res.Entries, res.Size)
+	return nil
+}
+
+// writeFileAtomic replaces path with data, so a crash leaves the old or the
+// new checkpoint, never half of one.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
