@@ -11,9 +11,10 @@ import (
 // metrics are the server's Prometheus collectors. Labels are route
 // patterns, status codes and record types: never ids or values.
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	ingested *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	ingested  *prometheus.CounterVec
+	decisions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,6 +32,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "custos_ingest_records_total",
 			Help: "Records ingested, by record type.",
 		}, []string{"type"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "custos_decisions_total",
+			Help: "Decisions by action and level (reveal: per field; sales.read: overall).",
+		}, []string{"action", "decision"}),
 	}
 	var err error
 	m.requests, err = register(reg, m.requests)
@@ -42,6 +47,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	m.ingested, err = register(reg, m.ingested)
+	if err != nil {
+		return nil, err
+	}
+	m.decisions, err = register(reg, m.decisions)
 	if err != nil {
 		return nil, err
 	}

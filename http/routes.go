@@ -45,6 +45,10 @@ var (
 	serviceOnly   = Access{Service: true}
 	anyCaller     = Access{Service: true, Employee: true}
 	securityRead  = Access{Service: true, Employee: true, Roles: securityRoles}
+	employees     = Access{Employee: true}
+	approvers     = Access{Employee: true, Roles: []custos.Role{custos.RoleApprover}}
+	reviewers     = Access{Employee: true, Roles: []custos.Role{custos.RoleApprover, custos.RoleSecurityInvestigator}}
+	investigators = Access{Employee: true, Roles: []custos.Role{custos.RoleSecurityInvestigator}}
 	metricsAccess = Access{Service: true, Employee: true, Roles: []custos.Role{
 		custos.RoleSecurityInvestigator, custos.RoleAuditor, custos.RoleIncidentResponder}}
 )
@@ -62,6 +66,17 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Path: "/log/tile/{path...}", Access: securityRead, Summary: "Audit log tile or entry bundle (C2SP tlog-tiles)", handler: s.handleLog},
 		{Method: "GET", Path: "/v1/audit/{index}", Access: securityRead, Summary: "One audit entry with its inclusion proof", handler: s.handleAuditEntry},
 		{Method: "GET", Path: "/v1/audit/consistency", Access: securityRead, Summary: "Consistency proof between two tree sizes", handler: s.handleConsistency},
+
+		{Method: "POST", Path: "/v1/reveal", Access: employees, Summary: "Reveal fields of a customer for a purpose", handler: s.handleReveal},
+		{Method: "GET", Path: "/v1/sellers/{id}/sales", Access: employees, Summary: "A seller's aggregate sales, audited like a reveal", handler: s.handleSales},
+		{Method: "POST", Path: "/v1/approvals", Access: employees, Summary: "Ask a second person for a time-boxed grant", handler: s.handleApprovalRequest},
+		{Method: "GET", Path: "/v1/approvals", Access: approvers, Summary: "Pending approvals", handler: s.handleApprovalList},
+		{Method: "POST", Path: "/v1/approvals/{id}/decision", Access: approvers, Summary: "Approve or refuse an approval", handler: s.handleApprovalDecision},
+		{Method: "GET", Path: "/v1/breakglass", Access: reviewers, Summary: "Open break-glass reviews", handler: s.handleBreakGlassList},
+		{Method: "POST", Path: "/v1/breakglass/{id}/close", Access: reviewers, Summary: "Close a break-glass review", handler: s.handleBreakGlassClose},
+		{Method: "GET", Path: "/v1/employees/{id}/risk", Access: investigators, Summary: "An employee's current risk level", handler: s.handleRiskGet},
+		{Method: "PUT", Path: "/v1/employees/{id}/risk", Access: investigators, Summary: "Set an employee's risk level (step-up, step-down)", handler: s.handleRiskSet},
+		{Method: "PUT", Path: "/v1/employees/{id}/status", Access: investigators, Summary: "Suspend or reinstate an employee", handler: s.handleStatusSet},
 	}
 }
 

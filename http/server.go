@@ -20,6 +20,7 @@ import (
 
 	"github.com/custos/custos"
 	"github.com/custos/custos/ingest"
+	"github.com/custos/custos/reveal"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -123,6 +124,9 @@ type Config struct {
 	// Audit is the verifiable log. Without it the log routes answer 503
 	// and ingests are not recorded: fail closed.
 	Audit AuditLog
+	// Reveal is the decision path (reveals, sales, approvals, reviews,
+	// responses). Without it those routes answer 503.
+	Reveal *reveal.Service
 	// Health lists the components GET /healthz reports, in order.
 	Health []HealthCheck
 	// Registry receives the server's metrics and is served at /metrics;
