@@ -15,7 +15,8 @@ const (
 	ActionApprovalDecide = "approval.decide"
 	ActionAlertRead      = "alert.read"
 	ActionConsoleView    = "console.view"
-	ActionResponse       = "response" // suspend, step-up, close alert …
+	ActionResponse       = "response"      // suspend, step-up, close alert …
+	ActionAccessDenied   = "access.denied" // an authenticated caller refused at the door
 )
 
 // Disclosure levels, from least to most revealing. A decision grants a

@@ -200,6 +200,13 @@ func (s *Server) route(rt *Route) http.Handler {
 		st.route = pattern
 		ctx, err := s.authorize(r, st, rt.Access)
 		if err != nil {
+			if custos.ErrorCode(err) == custos.EFORBIDDEN {
+				// A refused attempt by a known token (a suspended employee,
+				// a role probing routes) is evidence: record it first.
+				if aerr := s.auditDenied(r, pattern, ctx); aerr != nil {
+					err = aerr
+				}
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -235,6 +242,9 @@ func (s *Server) authorize(r *http.Request, st *reqState, a Access) (context.Con
 		return ctx, err
 	}
 	st.principal = p.ID
+	// The principal is in the context from here on, also on refusal, so a
+	// refused attempt can be audited under its name.
+	ctx = custos.WithPrincipal(ctx, p)
 	switch p.Kind {
 	case custos.KindService:
 		if !a.Service {
@@ -261,7 +271,32 @@ func (s *Server) authorize(r *http.Request, st *reqState, a Access) (context.Con
 	default:
 		return ctx, custos.Errorf(custos.EUNAUTHORIZED, "invalid token")
 	}
-	return custos.WithPrincipal(ctx, p), nil
+	return ctx, nil
+}
+
+// auditDenied appends an access.denied entry for a caller whose token was
+// valid but who may not use the route. If the append fails the caller gets
+// 503, like every other path: no log, no answer.
+func (s *Server) auditDenied(r *http.Request, pattern string, ctx context.Context) error {
+	p, ok := custos.PrincipalFrom(ctx)
+	if !ok || s.cfg.Audit == nil {
+		return nil
+	}
+	rid, client := custos.RequestFrom(r.Context())
+	_, err := s.cfg.Audit.Append(r.Context(), &custos.AuditEntry{
+		Time:      s.cfg.Now().UTC(),
+		Actor:     custos.Actor{Kind: p.Kind, ID: p.ID},
+		Action:    custos.ActionAccessDenied,
+		Resource:  custos.Resource{Type: "route", ID: pattern},
+		Decision:  custos.OverallDeny,
+		RequestID: rid,
+		Client:    client,
+	})
+	if err != nil {
+		s.log.Error("http: audit append failed", slog.String("request_id", rid), slog.String("err", err.Error()))
+		return custos.Errorf(custos.EUNAVAILABLE, "audit log unavailable")
+	}
+	return nil
 }
 
 func hasAnyRole(e *custos.Employee, roles []custos.Role) bool {
