@@ -21,7 +21,7 @@ func copyPack(t testing.TB) string {
 		t.Fatal(err)
 	}
 	for _, de := range entries {
-		if de.IsDir() {
+		if de.IsDir() || !(strings.HasSuffix(de.Name(), ".cedar") || strings.HasSuffix(de.Name(), ".cedarschema")) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(packDir, de.Name()))

@@ -246,6 +246,9 @@ func compileExtra(files []sourceFile, extra string) (*Engine, error) {
 // failed. A directory without test files is an error: "no tests" must not
 // read as "all passed".
 func RunTests(dir string, w io.Writer) (passed, failed int, err error) {
+	if w == nil {
+		w = io.Discard
+	}
 	files, err := readDir(dir)
 	if err != nil {
 		return 0, 0, err

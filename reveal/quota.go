@@ -1,11 +1,17 @@
 package reveal
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/custos/custos"
+	"go.yaml.in/yaml/v3"
 )
 
 // Limit bounds how many distinct customers one employee may have revealed
@@ -125,4 +131,40 @@ func (q *Quotas) Record(employee, customer string, t time.Time) {
 	if last, ok := m[customer]; !ok || t.After(last) {
 		m[customer] = t
 	}
+}
+
+// LoadLimits reads per-role quotas from a YAML file:
+//
+//	support_agent: {per_hour: 40, per_day: 200}
+//	default: {per_hour: 10, per_day: 50}
+//
+// Roles it does not name keep DefaultLimits; "default" replaces
+// DefaultLimit. Unknown roles or keys and negative limits are EINVALID.
+func LoadLimits(path string) (map[custos.Role]Limit, Limit, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Limit{}, custos.Errorf(custos.EINVALID, "quota file: %v", err)
+	}
+	var raw map[string]Limit
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && err != io.EOF {
+		return nil, Limit{}, custos.Errorf(custos.EINVALID, "quota file %s: %v", filepath.Base(path), err)
+	}
+	limits := maps.Clone(DefaultLimits)
+	def := DefaultLimit
+	for k, l := range raw {
+		if l.PerHour < 0 || l.PerDay < 0 {
+			return nil, Limit{}, custos.Errorf(custos.EINVALID, "quota file %s: %s: limits must not be negative", filepath.Base(path), k)
+		}
+		if k == "default" {
+			def = l
+			continue
+		}
+		if !custos.ValidRole(custos.Role(k)) {
+			return nil, Limit{}, custos.Errorf(custos.EINVALID, "quota file %s: unknown role %q", filepath.Base(path), k)
+		}
+		limits[custos.Role(k)] = l
+	}
+	return limits, def, nil
 }

@@ -2,6 +2,7 @@ package reveal
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,28 @@ func TestQuotaLimitForRoles(t *testing.T) {
 	}
 	if got := q.limitFor([]custos.Role{custos.RoleAuditor}); got != DefaultLimit {
 		t.Fatalf("unlisted role: got %+v, want default", got)
+	}
+}
+
+func TestLoadLimits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := dir + "/q.yaml"
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	limits, def, err := LoadLimits(write("support_agent: {per_hour: 5, per_day: 20}\ndefault: {per_hour: 1, per_day: 2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limits[custos.RoleSupportAgent] != (Limit{5, 20}) || def != (Limit{1, 2}) || limits[custos.RoleApprover] != DefaultLimits[custos.RoleApprover] {
+		t.Fatalf("limits %+v default %+v", limits, def)
+	}
+	for _, bad := range []string{"wizard: {per_hour: 1}\n", "support_agent: {per_minute: 1}\n", "support_agent: {per_hour: -1}\n", "support_agent: [1]\n"} {
+		if _, _, err := LoadLimits(write(bad)); custos.ErrorCode(err) != custos.EINVALID {
+			t.Errorf("%q: got %v, want invalid", bad, err)
+		}
 	}
 }

@@ -12,26 +12,30 @@ import (
 // restarted server enforces the quotas it enforced before. It reads the
 // log backwards in chunks and stops at the first chunk that is wholly
 // older than the window (entries are appended in time order, give or take
-// the few milliseconds a batch is assembled in).
-func RebuildQuotas(ctx context.Context, store custos.AuditStore, q *Quotas, now time.Time) (int, error) {
+// the few milliseconds a batch is assembled in). An entry that does not
+// decode (only tampering causes that; custos verify names it) is skipped
+// and counted, so a damaged log cannot keep the server from starting.
+func RebuildQuotas(ctx context.Context, store custos.AuditStore, q *Quotas, now time.Time) (RebuildResult, error) {
+	var res RebuildResult
 	tree, err := store.AuditTree(ctx)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	const chunk = 1024
 	cutoff := now.Add(-24 * time.Hour)
-	n := 0
 	for end := tree.Size; end > 0; {
 		start := end - min(end, chunk)
 		raw, err := store.AuditEntries(ctx, start, int(end-start))
 		if err != nil {
-			return n, err
+			return res, err
 		}
 		recent := false
 		for _, b := range raw {
 			e, err := audit.Decode(b)
 			if err != nil {
-				return n, err
+				res.Unreadable++
+				recent = true // keep reading: one bad entry says nothing about age
+				continue
 			}
 			if e.Time.Before(cutoff) {
 				continue
@@ -42,7 +46,7 @@ func RebuildQuotas(ctx context.Context, store custos.AuditStore, q *Quotas, now 
 			}
 			if e.Decision == custos.OverallAllow || e.Decision == custos.OverallPartial {
 				q.Record(e.Actor.ID, e.Resource.ID, e.Time)
-				n++
+				res.Reveals++
 			}
 		}
 		if !recent {
@@ -50,5 +54,11 @@ func RebuildQuotas(ctx context.Context, store custos.AuditStore, q *Quotas, now 
 		}
 		end = start
 	}
-	return n, nil
+	return res, nil
+}
+
+// RebuildResult counts what RebuildQuotas replayed.
+type RebuildResult struct {
+	Reveals    int // reveals within the window, recorded
+	Unreadable int // entries that did not decode, skipped
 }

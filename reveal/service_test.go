@@ -339,9 +339,9 @@ func TestQuotaExhaustion(t *testing.T) {
 	}
 	// A restarted server rebuilds the window from the audit log.
 	q := reveal.NewQuotas(f.svc.Quotas.Limits)
-	n, err := reveal.RebuildQuotas(context.Background(), f.store, q, f.clock())
-	if err != nil || n < 3 {
-		t.Fatalf("rebuild: %d %v", n, err)
+	res, err := reveal.RebuildQuotas(context.Background(), f.store, q, f.clock())
+	if err != nil || res.Reveals < 3 || res.Unreadable != 0 {
+		t.Fatalf("rebuild: %+v %v", res, err)
 	}
 	if ok, _ := q.Check("e-agent", []custos.Role{custos.RoleSupportAgent}, "c-6", f.clock()); ok {
 		t.Fatal("rebuilt quota lets a fourth customer through")

@@ -4,6 +4,7 @@
 //	custos token   --data DIR (--employee ID | --service NAME) [--ttl 8h]
 //	custos keys rotate --data DIR [--db postgres://…]
 //	custos verify  --log URL --key FILE [--token T] [--checkpoint FILE]
+//	custos policy test DIR | custos policy check DIR
 //
 // Wiring lives here and nowhere else: packages take plain structs, and this
 // file turns flags and the environment into them.
@@ -28,7 +29,10 @@ import (
 	"github.com/custos/custos/audit"
 	"github.com/custos/custos/auth"
 	custoshttp "github.com/custos/custos/http"
+	"github.com/custos/custos/policies"
+	"github.com/custos/custos/policy"
 	"github.com/custos/custos/postgres"
+	"github.com/custos/custos/reveal"
 	"github.com/custos/custos/sqlite"
 	"github.com/custos/custos/sqlstore"
 	"github.com/custos/custos/vault"
@@ -48,6 +52,9 @@ const (
 	DefaultListen   = "127.0.0.1:8080"
 	DefaultDBFile   = "custos.db"
 	DefaultLogLevel = "info"
+	// DefaultRelayDomain is a reserved name: set --relay-domain to the
+	// domain the SMTP relay receives mail for.
+	DefaultRelayDomain = "relay.custos.invalid"
 )
 
 func main() {
@@ -95,7 +102,12 @@ type Config struct {
 	LogLevel  string // debug, info, warn, error
 	LogFormat string // text or json
 
-	IngestBytes int64 // serve: largest ingest body
+	IngestBytes int64  // serve: largest ingest body
+	Policies    string // serve: policy directory; "" means DIR/policies, seeded with the default pack
+	RelayDomain string // serve: domain of per-viewer relay aliases
+	QuotaFile   string // serve: per-role quota YAML; "" means the defaults
+
+	PolicyDir string // policy test, policy check: the directory
 
 	Employee string        // token: employee id
 	Service  string        // token: service name
@@ -132,6 +144,9 @@ func (c *Config) Validate() error {
 		if c.IngestBytes < 0 {
 			return bad("--ingest-bytes must not be negative")
 		}
+		if c.RelayDomain == "" || strings.ContainsAny(c.RelayDomain, "@ /") || !strings.Contains(c.RelayDomain, ".") {
+			return bad("--relay-domain must be a domain name")
+		}
 	case "token":
 		if c.Data == "" {
 			return bad("token needs --data DIR")
@@ -148,6 +163,10 @@ func (c *Config) Validate() error {
 		}
 		if c.Data == "" && c.DB == "" {
 			return bad("keys rotate needs --data DIR (SQLite) or --db")
+		}
+	case "policy test", "policy check":
+		if c.PolicyDir == "" {
+			return bad("%s needs a policy directory", c.Command)
 		}
 	case "verify":
 		if c.LogURL == "" || c.KeyFile == "" {
@@ -181,6 +200,7 @@ type Main struct {
 
 	ln       net.Listener
 	serveErr chan error
+	stop     context.CancelFunc // ends the background loops of serve
 }
 
 // NewMain returns a Main that talks to the process's stdout, stderr and
@@ -194,6 +214,8 @@ const usage = `usage:
   custos token --data DIR (--employee ID | --service NAME) [--ttl 8h]
   custos keys rotate --data DIR [--db postgres://…]
   custos verify --log URL --key FILE [--token T] [--checkpoint FILE]
+  custos policy test DIR    run DIR/tests/*.yaml against the pack in DIR
+  custos policy check DIR   parse and validate the pack in DIR
 
 environment:
   CUSTOS_MASTER_KEY  master keyring "id:base64key[,id:base64key]" (instead of DIR/master.keys)
@@ -218,6 +240,13 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		}
 		c.Command, args = "keys rotate", args[1:]
 	}
+	if c.Command == "policy" {
+		if len(args) == 0 || (args[0] != "test" && args[0] != "check") {
+			fmt.Fprint(m.Stderr, usage)
+			return custos.Errorf(custos.EINVALID, `unknown policy command: want "policy test DIR" or "policy check DIR"`)
+		}
+		c.Command, args = "policy "+args[0], args[1:]
+	}
 	fs := flag.NewFlagSet("custos "+c.Command, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.Usage = func() { fmt.Fprint(m.Stderr, usage) }
@@ -232,6 +261,11 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL URL (default: SQLite in --data)")
 		fs.StringVar(&c.Origin, "origin", c.Origin, "audit checkpoint origin")
 		fs.Int64Var(&c.IngestBytes, "ingest-bytes", custoshttp.DefaultIngestBytes, "largest ingest body in bytes")
+		fs.StringVar(&c.Policies, "policies", "", "policy directory, hot-reloaded (default: DIR/policies, seeded with the default pack)")
+		fs.StringVar(&c.RelayDomain, "relay-domain", DefaultRelayDomain, "domain of per-viewer relay aliases")
+		fs.StringVar(&c.QuotaFile, "quotas", "", "per-role quota YAML (default: built-in quotas)")
+		common()
+	case "policy test", "policy check":
 		common()
 	case "token":
 		fs.StringVar(&c.Data, "data", "", "data directory holding token.key")
@@ -259,7 +293,9 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
+	if strings.HasPrefix(c.Command, "policy ") && fs.NArg() == 1 {
+		c.PolicyDir = fs.Arg(0)
+	} else if fs.NArg() > 0 {
 		return custos.Errorf(custos.EINVALID, "unexpected argument %q", fs.Arg(0))
 	}
 	if err := c.Validate(); err != nil {
@@ -297,6 +333,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.rotate(ctx)
 	case "verify":
 		return m.verify(ctx)
+	case "policy test":
+		return m.policyTest()
+	case "policy check":
+		return m.policyCheck()
 	}
 	return custos.Errorf(custos.EINVALID, "unknown command %q", m.Config.Command)
 }
@@ -313,6 +353,9 @@ func (m *Main) Addr() net.Addr {
 // store. It is safe to call more than once, and on a Main that never ran.
 func (m *Main) Close() error {
 	var errs []error
+	if m.stop != nil {
+		defer m.stop()
+	}
 	if m.HTTPServer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), custoshttp.DefaultShutdownTimeout)
 		errs = append(errs, m.HTTPServer.Shutdown(ctx))
@@ -375,6 +418,10 @@ func (m *Main) serve(ctx context.Context) error {
 	if m.AuditLog, err = audit.Open(ctx, &sqlstore.AuditStore{DB: db}, signer, audit.Options{Origin: c.Origin, Logger: m.Logger}); err != nil {
 		return err
 	}
+	revealSvc, watcher, err := m.decisionPath(ctx, db)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log := m.AuditLog
@@ -394,7 +441,11 @@ func (m *Main) serve(ctx context.Context) error {
 				}
 				return map[string]string{"size": checkpointSize(cp)}, nil
 			}},
+			{Name: "policy", Check: func(ctx context.Context) (any, error) {
+				return policyHealth(watcher)
+			}},
 		},
+		Reveal:   revealSvc,
 		Registry: reg,
 		Logger:   m.Logger,
 		Limits:   custoshttp.Limits{IngestBytes: c.IngestBytes},
@@ -411,6 +462,96 @@ func (m *Main) serve(ctx context.Context) error {
 	// The DSN may hold a password: log the engine, never the URL.
 	m.Logger.Info("custos: listening", slog.String("addr", m.ln.Addr().String()),
 		slog.String("data", c.Data), slog.String("db", m.dbEngine()))
+	return nil
+}
+
+// decisionPath builds the reveal service: the policy watcher over the
+// policy directory (seeded with the default pack on first start), the
+// alias key, quotas rebuilt from the audit log, and the stores.
+func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Service, *policy.Watcher, error) {
+	c := &m.Config
+	dir := c.Policies
+	if dir == "" {
+		dir = filepath.Join(c.Data, "policies")
+		seeded, err := policies.Seed(dir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("seed policies: %w", err)
+		}
+		if seeded {
+			m.Logger.Info("custos: default policy pack written", slog.String("dir", dir))
+		}
+	}
+	bg, stop := context.WithCancel(context.Background())
+	m.stop = stop
+	watcher := policy.Watch(bg, dir, 0, m.Logger)
+	if version, err, _ := watcher.Status(); version == "" {
+		return nil, nil, fmt.Errorf("policies in %s do not load: %w", dir, err)
+	}
+	aliasKey, err := vault.LoadOrCreateSecret(filepath.Join(c.Data, vault.AliasKeyFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	quotas := reveal.NewQuotas(nil)
+	if c.QuotaFile != "" {
+		limits, def, err := reveal.LoadLimits(c.QuotaFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		quotas = reveal.NewQuotas(limits)
+		quotas.Default = def
+	}
+	rb, err := reveal.RebuildQuotas(ctx, &sqlstore.AuditStore{DB: db}, quotas, time.Now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("rebuild quotas from the audit log: %w", err)
+	}
+	m.Logger.Info("custos: quotas rebuilt from the audit log", slog.Int("reveals", rb.Reveals))
+	if rb.Unreadable > 0 {
+		m.Logger.Error("custos: audit entries do not decode; run custos verify", slog.Int("entries", rb.Unreadable))
+	}
+	return &reveal.Service{
+		Entities: sqlstore.NewEntityStore(db),
+		Access:   sqlstore.NewAccessStore(db),
+		Vault:    m.Vault,
+		Aliases:  vault.NewAliaser(aliasKey, c.RelayDomain),
+		Mask:     vault.Mask,
+		Policy:   watcher,
+		Log:      m.AuditLog,
+		Quotas:   quotas,
+		Logger:   m.Logger,
+	}, watcher, nil
+}
+
+// policyHealth reports the policy set in force and a refused change, if
+// any: the old set keeps serving, so it is not an outage, but it shows.
+func policyHealth(w *policy.Watcher) (any, error) {
+	version, lastErr, loadedAt := w.Status()
+	if version == "" {
+		return nil, errors.New("no policy set loaded")
+	}
+	d := map[string]string{"version": version, "loaded_at": loadedAt.UTC().Format(time.RFC3339)}
+	if lastErr != nil {
+		d["refused_change"] = custos.ErrorMessage(lastErr)
+	}
+	return d, nil
+}
+
+func (m *Main) policyTest() error {
+	passed, failed, err := policy.RunTests(m.Config.PolicyDir, m.Stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d policy test(s) failed", failed)
+	}
+	return nil
+}
+
+func (m *Main) policyCheck() error {
+	if err := policy.Check(m.Config.PolicyDir); err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, "ok")
 	return nil
 }
 
