@@ -50,6 +50,9 @@ func (Dialect) Translate(err error) error {
 	return err
 }
 
+// writeCacheKiB is the page cache of the write connection, in KiB.
+const writeCacheKiB = 64 << 10
+
 // Open opens (creating if needed) the SQLite database at path and runs the
 // migrations. Writes use one connection, reads a small pool; every
 // connection runs in WAL mode with synchronous=FULL, so a commit is on disk
@@ -65,6 +68,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*sqlstore.DB, 
 			q.Add("_pragma", "query_only(ON)")
 		} else {
 			q.Set("_txlock", "immediate")
+			// Statement journals (a multi-row upsert needs one) stay in
+			// memory instead of a temp file written page by page, and the
+			// one writer gets a page cache big enough for bulk ingest's
+			// index inserts (the default is 2 MiB).
+			q.Add("_pragma", "temp_store(MEMORY)")
+			q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writeCacheKiB))
 		}
 		return "file:" + path + "?" + q.Encode()
 	}

@@ -540,7 +540,7 @@ func (m *Main) policyTest() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "%d passed, %d failed\n", passed, failed)
+	_ = passed // RunTests prints the summary line itself
 	if failed > 0 {
 		return fmt.Errorf("%d policy test(s) failed", failed)
 	}
