@@ -1,0 +1,320 @@
+package detect
+
+import (
+	"slices"
+	"time"
+
+	"github.com/custos/custos"
+)
+
+// EmployeeInfo is what detection knows about an employee.
+type EmployeeInfo struct {
+	ID      string
+	Roles   []custos.Role
+	Team    string
+	Region  string
+	Manager string
+	Status  string
+	// LeavingSince is when the status became leaving; zero unless Status
+	// is leaving.
+	LeavingSince time.Time
+}
+
+// ReviewInfo is one review as detection needs it: no text, no product.
+type ReviewInfo struct {
+	ID     string
+	Seller string
+	Rating int
+	At     time.Time
+}
+
+// CaseInfo is a case with its links resolved: Customers holds the
+// customers the case links directly or through one of its orders, Sellers
+// the sellers it names or whose orders it links.
+type CaseInfo struct {
+	ID        string
+	Assignee  string
+	OpenedBy  string // "customer", "" or an employee id
+	Status    string
+	OpenedAt  time.Time
+	ClosedAt  time.Time
+	Customers []string
+	Sellers   []string
+}
+
+// OpenAt reports whether the case was open at t, judging from its open and
+// close times (a case record is updated in place, so its status alone says
+// nothing about the past).
+func (c *CaseInfo) OpenAt(t time.Time) bool {
+	if !c.OpenedAt.IsZero() && t.Before(c.OpenedAt) {
+		return false
+	}
+	if !c.ClosedAt.IsZero() {
+		return t.Before(c.ClosedAt)
+	}
+	return c.Status != custos.CaseClosed
+}
+
+// Links reports whether the case links customer.
+func (c *CaseInfo) Links(customer string) bool { return slices.Contains(c.Customers, customer) }
+
+// SellerInfo is a seller's category and account manager.
+type SellerInfo struct {
+	ID             string
+	Category       string
+	AccountManager string
+}
+
+// Shift is when an employee is expected to work, in UTC: StartHour (0–23)
+// for Hours hours on the days marked in Days (indexed by time.Weekday). A
+// shift may run past midnight.
+type Shift struct {
+	StartHour int
+	Hours     int
+	Days      [7]bool
+}
+
+// Context is the business context detection reads: who employees are,
+// what cases link, who reviewed which seller. Detection calls it on every
+// event, so implementations MUST answer from memory (Index does), and MUST
+// be deterministic: the same question after the same records gives the same
+// answer. Returned values MUST NOT be modified by the caller and stay valid
+// until the next record is applied. Calls come from one goroutine at a time.
+type Context interface {
+	// Employee returns an employee, or false if unknown.
+	Employee(id string) (*EmployeeInfo, bool)
+	// Case returns a case, or false if unknown.
+	Case(id string) (*CaseInfo, bool)
+	// Reviews returns a customer's reviews, oldest first.
+	Reviews(customer string) []ReviewInfo
+	// Seller returns a seller, or false if unknown.
+	Seller(id string) (*SellerInfo, bool)
+	// ManagedSellers returns the ids of the sellers whose account manager
+	// is employee, sorted.
+	ManagedSellers(employee string) []string
+	// IsHoney reports whether customer is a honeytoken: a planted customer
+	// no legitimate work ever touches.
+	IsHoney(customer string) bool
+	// Shift returns an employee's shift, or false if none is known (then
+	// detection learns usual hours from the employee's own activity). The
+	// engine reads it with the rest of the employee's context: after the
+	// employee's records and at each day's close.
+	Shift(employee string) (Shift, bool)
+	// NegativeReviewers returns how many distinct customers left a review
+	// of seller rated at most custos.NegativeRating.
+	NegativeReviewers(seller string) int
+	// Customers returns how many customers are known; 0 if not known.
+	Customers() int
+}
+
+// Record is one business event: exactly one of its pointer or string
+// fields is set. At is when it happened (for an employee's status change,
+// when the status changed).
+type Record struct {
+	At       time.Time
+	Employee *custos.Employee
+	Case     *custos.Case
+	Review   *custos.Review
+	Order    *custos.Order
+	Seller   *custos.Seller
+	Shift    *EmployeeShift
+	Customer string // a customer id, counted for base rates
+	Honey    string // a customer id marked as honeytoken
+}
+
+// EmployeeShift sets one employee's shift.
+type EmployeeShift struct {
+	Employee string
+	Shift    Shift
+}
+
+// Applier is implemented by a Context that business records update. The
+// engine's ObserveRecord calls it before its own bookkeeping.
+type Applier interface {
+	Apply(r Record)
+}
+
+// Index is the in-memory Context: a compact index of the business context,
+// fed record by record. It is not safe for concurrent use: feed it through
+// Engine.ObserveRecord (which serialises with Observe), or fully before the
+// engine starts.
+type Index struct {
+	employees map[string]*EmployeeInfo
+	cases     map[string]*CaseInfo
+	reviews   map[string][]ReviewInfo
+	orders    map[string]orderRef
+	sellers   map[string]*SellerInfo
+	managed   map[string][]string
+	honey     map[string]struct{}
+	shifts    map[string]Shift
+	negative  map[string]int
+	customers map[string]struct{}
+}
+
+type orderRef struct{ customer, seller string }
+
+var (
+	_ Context = (*Index)(nil)
+	_ Applier = (*Index)(nil)
+)
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{
+		employees: map[string]*EmployeeInfo{},
+		cases:     map[string]*CaseInfo{},
+		reviews:   map[string][]ReviewInfo{},
+		orders:    map[string]orderRef{},
+		sellers:   map[string]*SellerInfo{},
+		managed:   map[string][]string{},
+		honey:     map[string]struct{}{},
+		shifts:    map[string]Shift{},
+		negative:  map[string]int{},
+		customers: map[string]struct{}{},
+	}
+}
+
+// ApplyBatch applies every record of an ingest batch at time at: sellers
+// and orders before the cases and reviews that refer to them.
+func (x *Index) ApplyBatch(b *custos.Batch, at time.Time) {
+	for i := range b.Employees {
+		x.Apply(Record{At: at, Employee: &b.Employees[i]})
+	}
+	for i := range b.Customers {
+		x.Apply(Record{At: at, Customer: b.Customers[i].ID})
+		if b.Customers[i].Honey {
+			x.Apply(Record{At: at, Honey: b.Customers[i].ID})
+		}
+	}
+	for i := range b.Sellers {
+		x.Apply(Record{At: at, Seller: &b.Sellers[i]})
+	}
+	for i := range b.Orders {
+		x.Apply(Record{At: at, Order: &b.Orders[i]})
+	}
+	for i := range b.Reviews {
+		x.Apply(Record{At: at, Review: &b.Reviews[i]})
+	}
+	for i := range b.Cases {
+		x.Apply(Record{At: at, Case: &b.Cases[i]})
+	}
+}
+
+// Apply updates the index with one record. Records are upserts by id.
+func (x *Index) Apply(r Record) {
+	switch {
+	case r.Employee != nil:
+		x.applyEmployee(r.Employee, r.At)
+	case r.Case != nil:
+		x.applyCase(r.Case)
+	case r.Review != nil:
+		x.applyReview(r.Review)
+	case r.Order != nil:
+		o := r.Order
+		x.orders[o.ID] = orderRef{customer: o.Customer, seller: o.Seller}
+		x.customers[o.Customer] = struct{}{}
+	case r.Seller != nil:
+		x.applySeller(r.Seller)
+	case r.Shift != nil:
+		x.shifts[r.Shift.Employee] = r.Shift.Shift
+	case r.Customer != "":
+		x.customers[r.Customer] = struct{}{}
+	case r.Honey != "":
+		x.honey[r.Honey] = struct{}{}
+	}
+}
+
+func (x *Index) applyEmployee(e *custos.Employee, at time.Time) {
+	old := x.employees[e.ID]
+	info := &EmployeeInfo{ID: e.ID, Roles: slices.Clone(e.Roles), Team: e.Team, Region: e.Region,
+		Manager: e.Manager, Status: e.Status}
+	if e.Status == custos.StatusLeaving {
+		switch {
+		case old != nil && old.Status == custos.StatusLeaving:
+			info.LeavingSince = old.LeavingSince
+		case !e.Updated.IsZero():
+			info.LeavingSince = e.Updated
+		default:
+			info.LeavingSince = at
+		}
+	}
+	x.employees[e.ID] = info
+}
+
+func (x *Index) applyCase(c *custos.Case) {
+	ci := &CaseInfo{ID: c.ID, Assignee: c.Assignee, OpenedBy: c.OpenedBy, Status: c.Status,
+		OpenedAt: c.OpenedAt, ClosedAt: c.ClosedAt}
+	ci.Customers = slices.Clip(slices.Clone(c.Customers))
+	ci.Sellers = slices.Clip(slices.Clone(c.Sellers))
+	for _, oid := range c.Orders {
+		if o, ok := x.orders[oid]; ok {
+			ci.Customers = append(ci.Customers, o.customer)
+			ci.Sellers = append(ci.Sellers, o.seller)
+		}
+	}
+	if len(ci.Customers) > 1 {
+		slices.Sort(ci.Customers)
+		ci.Customers = slices.Compact(ci.Customers)
+	}
+	if len(ci.Sellers) > 1 {
+		slices.Sort(ci.Sellers)
+		ci.Sellers = slices.Compact(ci.Sellers)
+	}
+	x.cases[c.ID] = ci
+}
+
+func (x *Index) applyReview(r *custos.Review) {
+	list := x.reviews[r.Customer]
+	wasNeg := func(seller string) bool {
+		for _, v := range list {
+			if v.Seller == seller && v.Rating <= custos.NegativeRating {
+				return true
+			}
+		}
+		return false
+	}
+	if i := slices.IndexFunc(list, func(v ReviewInfo) bool { return v.ID == r.ID }); i >= 0 {
+		// An upsert: take the old version out, counts included.
+		old := list[i]
+		list = slices.Delete(list, i, i+1)
+		if old.Rating <= custos.NegativeRating && !wasNeg(old.Seller) {
+			x.negative[old.Seller]--
+		}
+	}
+	if r.Rating <= custos.NegativeRating && !wasNeg(r.Seller) {
+		x.negative[r.Seller]++
+	}
+	v := ReviewInfo{ID: r.ID, Seller: r.Seller, Rating: r.Rating, At: r.CreatedAt}
+	i := len(list)
+	for i > 0 && list[i-1].At.After(v.At) {
+		i--
+	}
+	x.reviews[r.Customer] = slices.Insert(list, i, v)
+	x.customers[r.Customer] = struct{}{}
+}
+
+func (x *Index) applySeller(s *custos.Seller) {
+	if old, ok := x.sellers[s.ID]; ok && old.AccountManager != "" && old.AccountManager != s.AccountManager {
+		l := x.managed[old.AccountManager]
+		if i := slices.Index(l, s.ID); i >= 0 {
+			x.managed[old.AccountManager] = slices.Delete(l, i, i+1)
+		}
+	}
+	x.sellers[s.ID] = &SellerInfo{ID: s.ID, Category: s.Category, AccountManager: s.AccountManager}
+	if s.AccountManager != "" {
+		l := x.managed[s.AccountManager]
+		if i, found := slices.BinarySearch(l, s.ID); !found {
+			x.managed[s.AccountManager] = slices.Insert(l, i, s.ID)
+		}
+	}
+}
+
+func (x *Index) Employee(id string) (*EmployeeInfo, bool) { e, ok := x.employees[id]; return e, ok }
+func (x *Index) Case(id string) (*CaseInfo, bool)         { c, ok := x.cases[id]; return c, ok }
+func (x *Index) Reviews(customer string) []ReviewInfo     { return x.reviews[customer] }
+func (x *Index) Seller(id string) (*SellerInfo, bool)     { s, ok := x.sellers[id]; return s, ok }
+func (x *Index) ManagedSellers(employee string) []string  { return x.managed[employee] }
+func (x *Index) IsHoney(customer string) bool             { _, ok := x.honey[customer]; return ok }
+func (x *Index) Shift(employee string) (Shift, bool)      { s, ok := x.shifts[employee]; return s, ok }
+func (x *Index) NegativeReviewers(seller string) int      { return x.negative[seller] }
+func (x *Index) Customers() int                           { return len(x.customers) }
