@@ -4,6 +4,7 @@
 //	custos token   --data DIR (--employee ID | --service NAME) [--ttl 8h]
 //	custos keys rotate --data DIR [--db postgres://…]
 //	custos verify  --log URL --key FILE [--token T] [--checkpoint FILE]
+//	custos eval    [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
 //	custos policy test DIR | custos policy check DIR
 //
 // Wiring lives here and nowhere else: packages take plain structs, and this
@@ -12,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +30,7 @@ import (
 	"github.com/custos/custos"
 	"github.com/custos/custos/audit"
 	"github.com/custos/custos/auth"
+	"github.com/custos/custos/eval"
 	custoshttp "github.com/custos/custos/http"
 	"github.com/custos/custos/policies"
 	"github.com/custos/custos/policy"
@@ -109,6 +112,9 @@ type Config struct {
 
 	PolicyDir string // policy test, policy check: the directory
 
+	Eval     eval.Config // eval: what to simulate
+	EvalJSON bool        // eval: print JSON instead of a table
+
 	Employee string        // token: employee id
 	Service  string        // token: service name
 	TTL      time.Duration // token: life; 0 means the kind's default
@@ -164,6 +170,10 @@ func (c *Config) Validate() error {
 		if c.Data == "" && c.DB == "" {
 			return bad("keys rotate needs --data DIR (SQLite) or --db")
 		}
+	case "eval":
+		if c.Eval.Employees < 0 || c.Eval.Customers < 0 || c.Eval.Days < 0 {
+			return bad("--employees, --customers and --days must not be negative")
+		}
 	case "policy test", "policy check":
 		if c.PolicyDir == "" {
 			return bad("%s needs a policy directory", c.Command)
@@ -214,6 +224,7 @@ const usage = `usage:
   custos token --data DIR (--employee ID | --service NAME) [--ttl 8h]
   custos keys rotate --data DIR [--db postgres://…]
   custos verify --log URL --key FILE [--token T] [--checkpoint FILE]
+  custos eval [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
   custos policy test DIR    run DIR/tests/*.yaml against the pack in DIR
   custos policy check DIR   parse and validate the pack in DIR
 
@@ -266,6 +277,16 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		fs.StringVar(&c.QuotaFile, "quotas", "", "per-role quota YAML (default: built-in quotas)")
 		common()
 	case "policy test", "policy check":
+		common()
+	case "eval":
+		fs.StringVar(&c.Eval.ScenarioDir, "scenarios", "scenarios", "scenario files (\"\" for benign traffic only)")
+		fs.Uint64Var(&c.Eval.Seed, "seed", eval.DefaultSeed, "seed of the company and its traffic")
+		fs.IntVar(&c.Eval.Employees, "employees", eval.DefaultEmployees, "employees")
+		fs.IntVar(&c.Eval.Customers, "customers", eval.DefaultCustomers, "customers")
+		fs.IntVar(&c.Eval.Days, "days", eval.DefaultDays, "simulated days")
+		fs.StringVar(&c.Eval.PolicyDir, "policies", "", "policy pack (default: the built-in pack)")
+		fs.StringVar(&c.Eval.RulesFile, "rules", "", "detection rules file (default: built-in rules)")
+		fs.BoolVar(&c.EvalJSON, "json", false, "print the result as JSON")
 		common()
 	case "token":
 		fs.StringVar(&c.Data, "data", "", "data directory holding token.key")
@@ -333,6 +354,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.rotate(ctx)
 	case "verify":
 		return m.verify(ctx)
+	case "eval":
+		return m.eval(ctx)
 	case "policy test":
 		return m.policyTest()
 	case "policy check":
@@ -533,6 +556,24 @@ func policyHealth(w *policy.Watcher) (any, error) {
 		d["refused_change"] = custos.ErrorMessage(lastErr)
 	}
 	return d, nil
+}
+
+func (m *Main) eval(ctx context.Context) error {
+	cfg := m.Config.Eval
+	cfg.Logger = m.Logger
+	if !m.Config.EvalJSON {
+		cfg.Progress = m.Stderr
+	}
+	res, err := eval.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if m.Config.EvalJSON {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return eval.WriteTable(m.Stdout, res)
 }
 
 func (m *Main) policyTest() error {
