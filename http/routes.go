@@ -76,6 +76,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Path: "/v1/breakglass/{id}/close", Access: reviewers, Summary: "Close a break-glass review", handler: s.handleBreakGlassClose},
 		{Method: "GET", Path: "/v1/employees/{id}/risk", Access: investigators, Summary: "An employee's current risk level", handler: s.handleRiskGet},
 		{Method: "PUT", Path: "/v1/employees/{id}/risk", Access: investigators, Summary: "Set an employee's risk level (step-up, step-down)", handler: s.handleRiskSet},
+		{Method: "GET", Path: "/v1/alerts", Access: securityRead, Summary: "Alert queue, highest risk first", handler: s.handleAlertList},
+		{Method: "GET", Path: "/v1/alerts/{id}", Access: securityRead, Summary: "One alert with its explanation, evidence and history", handler: s.handleAlertGet},
+		{Method: "POST", Path: "/v1/alerts/{id}/status", Access: investigators, Summary: "Acknowledge, escalate or close an alert", handler: s.handleAlertStatus},
 		{Method: "PUT", Path: "/v1/employees/{id}/status", Access: investigators, Summary: "Suspend or reinstate an employee", handler: s.handleStatusSet},
 	}
 }
@@ -152,6 +155,16 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) error {
 	counts, err := s.ingest.Write(r.Context(), recs)
 	if err != nil {
 		return err
+	}
+	if s.cfg.OnIngest != nil {
+		// The hook gets the business records and the customers' ids and
+		// regions only: plaintext PII stays here, on its way to the vault.
+		b := recs.Batch
+		b.Customers = make([]custos.SealedCustomer, len(recs.Customers))
+		for i, c := range recs.Customers {
+			b.Customers[i] = custos.SealedCustomer{ID: c.ID, Region: c.Region}
+		}
+		s.cfg.OnIngest(&b)
 	}
 	for typ, n := range counts {
 		s.metrics.ingested.WithLabelValues(typ).Add(float64(n))

@@ -127,6 +127,13 @@ type Config struct {
 	// Reveal is the decision path (reveals, sales, approvals, reviews,
 	// responses). Without it those routes answer 503.
 	Reveal *reveal.Service
+	// Alerts is detection's alert store; without it the alert routes
+	// answer 503.
+	Alerts custos.AlertStore
+	// OnIngest, if set, receives every batch once it is committed, with
+	// customers reduced to id and region (no PII, no key material).
+	// Detection uses it to keep its business context current.
+	OnIngest func(*custos.Batch)
 	// Health lists the components GET /healthz reports, in order.
 	Health []HealthCheck
 	// Registry receives the server's metrics and is served at /metrics;

@@ -211,6 +211,9 @@ type Main struct {
 	ln       net.Listener
 	serveErr chan error
 	stop     context.CancelFunc // ends the background loops of serve
+
+	detection  *detection
+	stopDetect context.CancelFunc
 }
 
 // NewMain returns a Main that talks to the process's stdout, stderr and
@@ -389,6 +392,11 @@ func (m *Main) Close() error {
 		}
 		m.HTTPServer = nil
 	}
+	if m.stopDetect != nil {
+		m.stopDetect()
+		m.detection.wait()
+		m.stopDetect, m.detection = nil, nil
+	}
 	if m.AuditLog != nil {
 		errs = append(errs, m.AuditLog.Close())
 		m.AuditLog = nil
@@ -445,6 +453,13 @@ func (m *Main) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	bg, stopDetect := context.WithCancel(context.Background())
+	m.detection, err = startDetection(bg, db, m.Logger)
+	if err != nil {
+		stopDetect()
+		return err
+	}
+	m.stopDetect = stopDetect
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log := m.AuditLog
@@ -469,6 +484,8 @@ func (m *Main) serve(ctx context.Context) error {
 			}},
 		},
 		Reveal:   revealSvc,
+		Alerts:   sqlstore.NewAlertStore(db),
+		OnIngest: m.detection.ingested,
 		Registry: reg,
 		Logger:   m.Logger,
 		Limits:   custoshttp.Limits{IngestBytes: c.IngestBytes},

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/custos/custos"
+	"github.com/custos/custos/audit"
+	"github.com/custos/custos/detect"
+	"github.com/custos/custos/sqlstore"
+)
+
+// recordsConsumer is the AlertStore consumer under which alerts raised by
+// business records (not by audit entries) are stored. Its offset never
+// moves: those alerts have no log range of their own.
+const recordsConsumer = "detect.records"
+
+// detection is the in-process detector of a serve: the engine over an
+// in-memory index of the business context, a runner tailing the audit log,
+// and the hook that keeps the index current as batches are ingested.
+type detection struct {
+	eng    *detect.Engine
+	runner *detect.Runner
+	alerts *sqlstore.AlertStore
+	logger *slog.Logger
+	done   chan struct{}
+
+	mu sync.Mutex // serialises record alerts' writes
+}
+
+// startDetection loads the business context from the store, replays the
+// log up to the stored offset and tails it in the background until ctx is
+// done. Risk changes go to the access store, so the decision path steps an
+// employee down on their next request.
+func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger) (*detection, error) {
+	idx := detect.NewIndex()
+	now := time.Now()
+	if err := sqlstore.NewEntityStore(db).Snapshot(ctx, func(b *custos.Batch) error {
+		idx.ApplyBatch(b, now)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	access := sqlstore.NewAccessStore(db)
+	d := &detection{alerts: sqlstore.NewAlertStore(db), logger: logger, done: make(chan struct{})}
+	d.eng = detect.New(detect.Config{Logger: logger, OnRisk: detect.StoreRisk(ctx, access, logger)}, idx)
+	d.runner = detect.NewRunner(d.eng, &detect.AuditStoreSource{Store: &sqlstore.AuditStore{DB: db}, Decode: audit.Decode},
+		d.alerts, detect.RunnerOptions{Logger: logger, Poll: 100 * time.Millisecond, OnAlerts: d.logAlerts})
+	go func() {
+		defer close(d.done)
+		if err := d.runner.Run(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("custos: detection stopped", slog.String("err", err.Error()))
+		}
+	}()
+	return d, nil
+}
+
+// ingested feeds a committed batch to the engine, and stores any alert the
+// records themselves raise (a case opened by an employee for themselves,
+// say).
+func (d *detection) ingested(b *custos.Batch) {
+	var alerts []custos.Alert
+	now := time.Now()
+	observe := func(r detect.Record) { alerts = append(alerts, d.eng.ObserveRecord(r)...) }
+	for i := range b.Employees {
+		observe(detect.Record{At: now, Employee: &b.Employees[i]})
+	}
+	for i := range b.Customers {
+		observe(detect.Record{At: now, Customer: b.Customers[i].ID})
+	}
+	for i := range b.Sellers {
+		observe(detect.Record{At: now, Seller: &b.Sellers[i]})
+	}
+	for i := range b.Orders {
+		observe(detect.Record{At: now, Order: &b.Orders[i]})
+	}
+	for i := range b.Reviews {
+		observe(detect.Record{At: now, Review: &b.Reviews[i]})
+	}
+	for i := range b.Cases {
+		observe(detect.Record{At: now, Case: &b.Cases[i]})
+	}
+	if len(alerts) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.alerts.SaveAlerts(context.Background(), recordsConsumer, 0, 0, alerts); err != nil {
+		d.logger.Error("custos: storing alerts from ingested records failed", slog.String("code", custos.ErrorCode(err)))
+		return
+	}
+	d.logAlerts(alerts)
+}
+
+func (d *detection) logAlerts(alerts []custos.Alert) {
+	for _, a := range alerts {
+		d.logger.Warn("custos: alert", slog.String("id", a.ID), slog.String("employee", a.Employee),
+			slog.String("detector", a.Detector), slog.String("severity", a.Severity), slog.String("explanation", a.Explanation))
+	}
+}
+
+// wait blocks until the runner has stopped (after ctx is done).
+func (d *detection) wait() { <-d.done }
