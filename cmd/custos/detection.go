@@ -21,11 +21,13 @@ const recordsConsumer = "detect.records"
 // in-memory index of the business context, a runner tailing the audit log,
 // and the hook that keeps the index current as batches are ingested.
 type detection struct {
-	eng    *detect.Engine
-	runner *detect.Runner
-	alerts *sqlstore.AlertStore
-	logger *slog.Logger
-	done   chan struct{}
+	eng     *detect.Engine
+	runner  *detect.Runner
+	alerts  *sqlstore.AlertStore
+	logger  *slog.Logger
+	onAlert func(custos.Alert)
+	now     func() time.Time
+	done    chan struct{}
 
 	mu sync.Mutex // serialises record alerts' writes
 }
@@ -34,9 +36,9 @@ type detection struct {
 // log up to the stored offset and tails it in the background until ctx is
 // done. Risk changes go to the access store, so the decision path steps an
 // employee down on their next request.
-func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger) (*detection, error) {
+func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger, clock func() time.Time, onAlert func(custos.Alert)) (*detection, error) {
 	idx := detect.NewIndex()
-	now := time.Now()
+	now := clock()
 	if err := sqlstore.NewEntityStore(db).Snapshot(ctx, func(b *custos.Batch) error {
 		idx.ApplyBatch(b, now)
 		return nil
@@ -44,7 +46,7 @@ func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger) (
 		return nil, err
 	}
 	access := sqlstore.NewAccessStore(db)
-	d := &detection{alerts: sqlstore.NewAlertStore(db), logger: logger, done: make(chan struct{})}
+	d := &detection{alerts: sqlstore.NewAlertStore(db), logger: logger, onAlert: onAlert, now: clock, done: make(chan struct{})}
 	d.eng = detect.New(detect.Config{Logger: logger, OnRisk: detect.StoreRisk(ctx, access, logger)}, idx)
 	d.runner = detect.NewRunner(d.eng, &detect.AuditStoreSource{Store: &sqlstore.AuditStore{DB: db}, Decode: audit.Decode},
 		d.alerts, detect.RunnerOptions{Logger: logger, Poll: 100 * time.Millisecond, OnAlerts: d.logAlerts})
@@ -62,7 +64,7 @@ func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger) (
 // say).
 func (d *detection) ingested(b *custos.Batch) {
 	var alerts []custos.Alert
-	now := time.Now()
+	now := d.now()
 	observe := func(r detect.Record) { alerts = append(alerts, d.eng.ObserveRecord(r)...) }
 	for i := range b.Employees {
 		observe(detect.Record{At: now, Employee: &b.Employees[i]})
@@ -98,6 +100,9 @@ func (d *detection) logAlerts(alerts []custos.Alert) {
 	for _, a := range alerts {
 		d.logger.Warn("custos: alert", slog.String("id", a.ID), slog.String("employee", a.Employee),
 			slog.String("detector", a.Detector), slog.String("severity", a.Severity), slog.String("explanation", a.Explanation))
+		if d.onAlert != nil {
+			d.onAlert(a)
+		}
 	}
 }
 

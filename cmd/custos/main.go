@@ -4,6 +4,7 @@
 //	custos token   --data DIR (--employee ID | --service NAME) [--ttl 8h]
 //	custos keys rotate --data DIR [--db postgres://…]
 //	custos verify  --log URL --key FILE [--token T] [--checkpoint FILE]
+//	custos demo    [--listen ADDR] [--speed N]
 //	custos eval    [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
 //	custos policy test DIR | custos policy check DIR
 //
@@ -77,7 +78,7 @@ func main() {
 		os.Exit(1)
 	}
 	if m.Config.Command == "serve" {
-		// Serve until a signal, or until the server fails by itself.
+		// Serve (or, for demo, keep serving) until a signal, or until the server fails by itself.
 		select {
 		case <-ctx.Done():
 			m.Logger.Info("custos: shutting down")
@@ -112,8 +113,9 @@ type Config struct {
 
 	PolicyDir string // policy test, policy check: the directory
 
-	Eval     eval.Config // eval: what to simulate
-	EvalJSON bool        // eval: print JSON instead of a table
+	Eval      eval.Config // eval and demo: what to simulate
+	EvalJSON  bool        // eval: print JSON instead of a table
+	DemoSpeed float64     // demo: simulated seconds per second
 
 	Employee string        // token: employee id
 	Service  string        // token: service name
@@ -170,6 +172,13 @@ func (c *Config) Validate() error {
 		if c.Data == "" && c.DB == "" {
 			return bad("keys rotate needs --data DIR (SQLite) or --db")
 		}
+	case "demo":
+		if c.DemoSpeed <= 0 {
+			return bad("--speed must be positive")
+		}
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return bad("--listen must be host:port")
+		}
 	case "eval":
 		if c.Eval.Employees < 0 || c.Eval.Customers < 0 || c.Eval.Days < 0 {
 			return bad("--employees, --customers and --days must not be negative")
@@ -200,6 +209,11 @@ type Main struct {
 	Stderr io.Writer
 	Getenv func(string) string
 	Logger *slog.Logger
+	// Now is the clock serve stamps audit entries and decisions with;
+	// time.Now when nil. custos demo runs it fast.
+	Now func() time.Time
+	// OnAlert, if set, sees every alert detection stores.
+	OnAlert func(custos.Alert)
 
 	// Set by a running serve.
 	DB         *sqlstore.DB
@@ -227,6 +241,7 @@ const usage = `usage:
   custos token --data DIR (--employee ID | --service NAME) [--ttl 8h]
   custos keys rotate --data DIR [--db postgres://…]
   custos verify --log URL --key FILE [--token T] [--checkpoint FILE]
+  custos demo [--listen ADDR] [--speed 3600]   a synthetic company with a planted insider
   custos eval [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
   custos policy test DIR    run DIR/tests/*.yaml against the pack in DIR
   custos policy check DIR   parse and validate the pack in DIR
@@ -281,6 +296,16 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		common()
 	case "policy test", "policy check":
 		common()
+	case "demo":
+		fs.StringVar(&c.Data, "data", "", "data directory (default: a new temporary directory)")
+		fs.StringVar(&c.Listen, "listen", c.Listen, "listen address")
+		fs.Uint64Var(&c.Eval.Seed, "seed", eval.DefaultSeed, "seed of the company and its traffic")
+		fs.IntVar(&c.Eval.Employees, "employees", DefaultDemoEmployees, "employees")
+		fs.IntVar(&c.Eval.Customers, "customers", DefaultDemoCustomers, "customers")
+		fs.IntVar(&c.Eval.Days, "days", DefaultDemoDays, "simulated days of traffic")
+		fs.Float64Var(&c.DemoSpeed, "speed", DefaultDemoSpeed, "simulated seconds per second")
+		c.RelayDomain = DefaultRelayDomain
+		common()
 	case "eval":
 		fs.StringVar(&c.Eval.ScenarioDir, "scenarios", "scenarios", "scenario files (\"\" for benign traffic only)")
 		fs.Uint64Var(&c.Eval.Seed, "seed", eval.DefaultSeed, "seed of the company and its traffic")
@@ -329,6 +354,13 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	return nil
 }
 
+func (m *Main) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
 func (m *Main) logger() *slog.Logger {
 	if m.Logger != nil {
 		return m.Logger
@@ -357,6 +389,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.rotate(ctx)
 	case "verify":
 		return m.verify(ctx)
+	case "demo":
+		return m.demo(ctx)
 	case "eval":
 		return m.eval(ctx)
 	case "policy test":
@@ -446,7 +480,7 @@ func (m *Main) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.AuditLog, err = audit.Open(ctx, &sqlstore.AuditStore{DB: db}, signer, audit.Options{Origin: c.Origin, Logger: m.Logger}); err != nil {
+	if m.AuditLog, err = audit.Open(ctx, &sqlstore.AuditStore{DB: db}, signer, audit.Options{Origin: c.Origin, Logger: m.Logger, Now: m.now}); err != nil {
 		return err
 	}
 	revealSvc, watcher, err := m.decisionPath(ctx, db)
@@ -454,7 +488,7 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	bg, stopDetect := context.WithCancel(context.Background())
-	m.detection, err = startDetection(bg, db, m.Logger)
+	m.detection, err = startDetection(bg, db, m.Logger, m.now, m.OnAlert)
 	if err != nil {
 		stopDetect()
 		return err
@@ -488,6 +522,7 @@ func (m *Main) serve(ctx context.Context) error {
 		OnIngest: m.detection.ingested,
 		Registry: reg,
 		Logger:   m.Logger,
+		Now:      m.now,
 		Limits:   custoshttp.Limits{IngestBytes: c.IngestBytes},
 	})
 	if err != nil {
@@ -540,7 +575,7 @@ func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Servi
 		quotas = reveal.NewQuotas(limits)
 		quotas.Default = def
 	}
-	rb, err := reveal.RebuildQuotas(ctx, &sqlstore.AuditStore{DB: db}, quotas, time.Now())
+	rb, err := reveal.RebuildQuotas(ctx, &sqlstore.AuditStore{DB: db}, quotas, m.now())
 	if err != nil {
 		return nil, nil, fmt.Errorf("rebuild quotas from the audit log: %w", err)
 	}
@@ -558,6 +593,7 @@ func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Servi
 		Log:      m.AuditLog,
 		Quotas:   quotas,
 		Logger:   m.Logger,
+		Now:      m.now,
 	}, watcher, nil
 }
 
