@@ -56,7 +56,35 @@ func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger, c
 			logger.Error("custos: detection stopped", slog.String("err", err.Error()))
 		}
 	}()
+	go d.refreshHoney(ctx, sqlstore.NewEntityStore(db))
 	return d, nil
+}
+
+// HoneyRefresh is how often detection re-reads which customers are
+// honeytokens, so `custos honey plant` takes effect on a running server.
+const HoneyRefresh = 30 * time.Second
+
+func (d *detection) refreshHoney(ctx context.Context, store *sqlstore.EntityStore) {
+	known := map[string]bool{}
+	t := time.NewTicker(HoneyRefresh)
+	defer t.Stop()
+	for {
+		ids, err := store.HoneyIDs(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.logger.Warn("custos: reading honeytokens failed", slog.String("code", custos.ErrorCode(err)))
+		}
+		for _, id := range ids {
+			if !known[id] {
+				known[id] = true
+				d.eng.ObserveRecord(detect.Record{At: d.now(), Honey: id})
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // ingested feeds a committed batch to the engine, and stores any alert the

@@ -4,6 +4,7 @@
 //	custos token   --data DIR (--employee ID | --service NAME) [--ttl 8h]
 //	custos keys rotate --data DIR [--db postgres://…]
 //	custos verify  --log URL --key FILE [--token T] [--checkpoint FILE]
+//	custos honey plant --data DIR [--db postgres://…]
 //	custos demo    [--listen ADDR] [--speed N]
 //	custos eval    [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
 //	custos policy test DIR | custos policy check DIR
@@ -14,6 +15,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,6 +38,7 @@ import (
 	"github.com/custos/custos/policies"
 	"github.com/custos/custos/policy"
 	"github.com/custos/custos/postgres"
+	"github.com/custos/custos/relay"
 	"github.com/custos/custos/reveal"
 	"github.com/custos/custos/sqlite"
 	"github.com/custos/custos/sqlstore"
@@ -113,6 +116,18 @@ type Config struct {
 
 	PolicyDir string // policy test, policy check: the directory
 
+	HoneyMinOrders int // honey plant: sellers with at least this many orders get honey reviewers
+	HoneyPerSeller int // honey plant: honey reviewers per such seller
+	HoneyExtra     int // honey plant: honey customers not tied to a seller
+
+	SMTP             string   // serve: SMTP relay listen address; "" means no relay
+	SMTPForward      string   // serve: smarthost HOST:PORT for marketplace mail
+	SMTPCredentials  string   // serve: marketplace submission credentials file (0600)
+	SMTPIdentities   []string // serve: marketplace sender identities, domain=cidr[,cidr]
+	SMTPTLSCert      string   // serve: STARTTLS certificate (PEM)
+	SMTPTLSKey       string   // serve: STARTTLS key (PEM, 0600)
+	SMTPLoopbackAuth bool     // serve: offer AUTH without TLS to loopback clients
+
 	Eval      eval.Config // eval and demo: what to simulate
 	EvalJSON  bool        // eval: print JSON instead of a table
 	DemoSpeed float64     // demo: simulated seconds per second
@@ -155,6 +170,17 @@ func (c *Config) Validate() error {
 		if c.RelayDomain == "" || strings.ContainsAny(c.RelayDomain, "@ /") || !strings.Contains(c.RelayDomain, ".") {
 			return bad("--relay-domain must be a domain name")
 		}
+		if c.SMTP != "" {
+			if _, _, err := net.SplitHostPort(c.SMTP); err != nil {
+				return bad("--smtp must be host:port")
+			}
+			if _, _, err := net.SplitHostPort(c.SMTPForward); err != nil {
+				return bad("--smtp needs --smtp-forward HOST:PORT, the smarthost marketplace mail goes through")
+			}
+			if (c.SMTPTLSCert == "") != (c.SMTPTLSKey == "") {
+				return bad("--smtp-tls-cert and --smtp-tls-key go together")
+			}
+		}
 	case "token":
 		if c.Data == "" {
 			return bad("token needs --data DIR")
@@ -171,6 +197,13 @@ func (c *Config) Validate() error {
 		}
 		if c.Data == "" && c.DB == "" {
 			return bad("keys rotate needs --data DIR (SQLite) or --db")
+		}
+	case "honey plant":
+		if c.Data == "" {
+			return bad("honey plant needs --data DIR (keys)")
+		}
+		if c.HoneyMinOrders < 0 || c.HoneyPerSeller < 0 || c.HoneyExtra < 0 {
+			return bad("--min-orders, --per-seller and --extra must not be negative")
 		}
 	case "demo":
 		if c.DemoSpeed <= 0 {
@@ -221,6 +254,8 @@ type Main struct {
 	Issuer     *auth.Issuer
 	AuditLog   *audit.Log
 	HTTPServer *custoshttp.Server
+	Relay      *relay.Server
+	smtpLn     net.Listener
 
 	ln       net.Listener
 	serveErr chan error
@@ -241,6 +276,7 @@ const usage = `usage:
   custos token --data DIR (--employee ID | --service NAME) [--ttl 8h]
   custos keys rotate --data DIR [--db postgres://…]
   custos verify --log URL --key FILE [--token T] [--checkpoint FILE]
+  custos honey plant --data DIR [--db …] [--per-seller N]   plant honeytoken customers
   custos demo [--listen ADDR] [--speed 3600]   a synthetic company with a planted insider
   custos eval [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
   custos policy test DIR    run DIR/tests/*.yaml against the pack in DIR
@@ -269,6 +305,13 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		}
 		c.Command, args = "keys rotate", args[1:]
 	}
+	if c.Command == "honey" {
+		if len(args) == 0 || args[0] != "plant" {
+			fmt.Fprint(m.Stderr, usage)
+			return custos.Errorf(custos.EINVALID, `unknown honey command: want "honey plant"`)
+		}
+		c.Command, args = "honey plant", args[1:]
+	}
 	if c.Command == "policy" {
 		if len(args) == 0 || (args[0] != "test" && args[0] != "check") {
 			fmt.Fprint(m.Stderr, usage)
@@ -293,8 +336,25 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		fs.StringVar(&c.Policies, "policies", "", "policy directory, hot-reloaded (default: DIR/policies, seeded with the default pack)")
 		fs.StringVar(&c.RelayDomain, "relay-domain", DefaultRelayDomain, "domain of per-viewer relay aliases")
 		fs.StringVar(&c.QuotaFile, "quotas", "", "per-role quota YAML (default: built-in quotas)")
+		fs.StringVar(&c.SMTP, "smtp", "", "SMTP relay listen address for the alias domain (default: no relay)")
+		fs.StringVar(&c.SMTPForward, "smtp-forward", "", "smarthost HOST:PORT that marketplace mail is forwarded through")
+		fs.StringVar(&c.SMTPCredentials, "smtp-credentials", "", "marketplace SMTP AUTH credentials file, 0600 (or "+relay.EnvCredentials+")")
+		fs.Func("smtp-sender-identity", "marketplace sender allowed without AUTH: domain=cidr[,cidr] (repeatable)", func(v string) error {
+			c.SMTPIdentities = append(c.SMTPIdentities, v)
+			return nil
+		})
+		fs.StringVar(&c.SMTPTLSCert, "smtp-tls-cert", "", "STARTTLS certificate (PEM)")
+		fs.StringVar(&c.SMTPTLSKey, "smtp-tls-key", "", "STARTTLS private key (PEM, 0600)")
+		fs.BoolVar(&c.SMTPLoopbackAuth, "smtp-loopback-auth", false, "offer AUTH without TLS to loopback clients (a submission agent on this host)")
 		common()
 	case "policy test", "policy check":
+		common()
+	case "honey plant":
+		fs.StringVar(&c.Data, "data", "", "data directory (keys; SQLite database unless --db)")
+		fs.StringVar(&c.DB, "db", c.DB, "PostgreSQL URL (default: SQLite in --data)")
+		fs.IntVar(&c.HoneyMinOrders, "min-orders", 0, "sellers with at least this many orders get honey reviewers (default 50)")
+		fs.IntVar(&c.HoneyPerSeller, "per-seller", 0, "honey reviewers per such seller (default 1)")
+		fs.IntVar(&c.HoneyExtra, "extra", 0, "honey customers not tied to a big seller")
 		common()
 	case "demo":
 		fs.StringVar(&c.Data, "data", "", "data directory (default: a new temporary directory)")
@@ -389,6 +449,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.rotate(ctx)
 	case "verify":
 		return m.verify(ctx)
+	case "honey plant":
+		return m.honeyPlant(ctx)
 	case "demo":
 		return m.demo(ctx)
 	case "eval":
@@ -425,6 +487,10 @@ func (m *Main) Close() error {
 			m.serveErr = nil
 		}
 		m.HTTPServer = nil
+	}
+	if m.Relay != nil {
+		errs = append(errs, m.Relay.Close())
+		m.Relay = nil
 	}
 	if m.stopDetect != nil {
 		m.stopDetect()
@@ -528,6 +594,11 @@ func (m *Main) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.SMTP != "" {
+		if err := m.startRelay(revealSvc); err != nil {
+			return err
+		}
+	}
 	if m.ln, err = net.Listen("tcp", c.Listen); err != nil {
 		return err
 	}
@@ -595,6 +666,77 @@ func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Servi
 		Logger:   m.Logger,
 		Now:      m.now,
 	}, watcher, nil
+}
+
+// startRelay starts the SMTP relay for the alias domain: marketplace mail
+// is forwarded to the customer, anything else refused and recorded.
+func (m *Main) startRelay(svc *reveal.Service) error {
+	c := &m.Config
+	cfg := relay.Config{
+		Domain: c.RelayDomain, Forward: c.SMTPForward,
+		Aliases: svc.Access, Customers: svc.Entities, Vault: m.Vault, Log: m.AuditLog,
+		Logger: m.Logger, Now: m.now, InsecureLoopbackAuth: c.SMTPLoopbackAuth,
+	}
+	if c.SMTPCredentials != "" || m.Getenv(relay.EnvCredentials) != "" {
+		creds, err := relay.LoadCredentials(c.SMTPCredentials, m.Getenv(relay.EnvCredentials))
+		if err != nil {
+			return err
+		}
+		cfg.Credentials = creds
+	}
+	for _, v := range c.SMTPIdentities {
+		id, err := relay.ParseSenderIdentity(v)
+		if err != nil {
+			return err
+		}
+		cfg.Identities = append(cfg.Identities, id)
+	}
+	if c.SMTPTLSCert != "" {
+		if err := checkSecretFile(c.SMTPTLSKey); err != nil {
+			return err
+		}
+		cert, err := tls.LoadX509KeyPair(c.SMTPTLSCert, c.SMTPTLSKey)
+		if err != nil {
+			return custos.Errorf(custos.EINVALID, "SMTP TLS certificate: %v", err)
+		}
+		cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv, err := relay.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.SMTP)
+	if err != nil {
+		return err
+	}
+	m.Relay, m.smtpLn = srv, ln
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			m.Logger.Error("custos: SMTP relay stopped", slog.String("err", err.Error()))
+		}
+	}()
+	m.Logger.Info("custos: SMTP relay listening", slog.String("addr", ln.Addr().String()), slog.String("domain", c.RelayDomain))
+	return nil
+}
+
+// SMTPAddr returns the address the SMTP relay listens on, or nil.
+func (m *Main) SMTPAddr() net.Addr {
+	if m.smtpLn == nil {
+		return nil
+	}
+	return m.smtpLn.Addr()
+}
+
+// checkSecretFile refuses a secret file readable by group or others.
+func checkSecretFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return custos.Errorf(custos.EINVALID, "secret file: %v", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return custos.Errorf(custos.EINVALID, "%s must not be readable by group or others (chmod 600)", filepath.Base(path))
+	}
+	return nil
 }
 
 // policyHealth reports the policy set in force and a refused change, if
