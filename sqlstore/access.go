@@ -68,7 +68,7 @@ func scanApproval(sc interface{ Scan(...any) error }) (*custos.Approval, error) 
 }
 
 func (s *AccessStore) Approval(ctx context.Context, id string) (*custos.Approval, error) {
-	row := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT `+approvalCols+` FROM approvals WHERE id = ?`), id)
+	row := s.DB.QueryRow(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id)
 	a, err := scanApproval(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("approval", id)
@@ -101,7 +101,7 @@ func (s *AccessStore) DecideApproval(ctx context.Context, id, status, approver, 
 }
 
 func (s *AccessStore) queryApprovals(ctx context.Context, q string, args ...any) ([]custos.Approval, error) {
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(q), args...)
+	rows, err := s.DB.Query(ctx, q, args...)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -174,7 +174,7 @@ func (s *AccessStore) CloseBreakGlassReview(ctx context.Context, id, closedBy, n
 }
 
 func (s *AccessStore) BreakGlassReview(ctx context.Context, id string) (*custos.BreakGlassReview, error) {
-	row := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT `+reviewCols+` FROM breakglass_reviews WHERE id = ?`), id)
+	row := s.DB.QueryRow(ctx, `SELECT `+reviewCols+` FROM breakglass_reviews WHERE id = ?`, id)
 	r, err := scanReview(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("break-glass review", id)
@@ -183,8 +183,8 @@ func (s *AccessStore) BreakGlassReview(ctx context.Context, id string) (*custos.
 }
 
 func (s *AccessStore) OpenBreakGlassReviews(ctx context.Context, limit int) ([]custos.BreakGlassReview, error) {
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT `+reviewCols+` FROM breakglass_reviews
-		WHERE closed_at = 0 ORDER BY opened_at, id LIMIT ?`), limit)
+	rows, err := s.DB.Query(ctx, `SELECT `+reviewCols+` FROM breakglass_reviews
+		WHERE closed_at = 0 ORDER BY opened_at, id LIMIT ?`, limit)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -216,7 +216,7 @@ func (s *AccessStore) SetRisk(ctx context.Context, r *custos.Risk) error {
 func (s *AccessStore) Risk(ctx context.Context, employee string) (*custos.Risk, error) {
 	r := custos.Risk{Employee: employee}
 	var updated int64
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT level, score, source, note, updated FROM employee_risk WHERE employee = ?`), employee).
+	err := s.DB.QueryRow(ctx, `SELECT level, score, source, note, updated FROM employee_risk WHERE employee = ?`, employee).
 		Scan(&r.Level, &r.Score, &r.Source, &r.Note, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &custos.Risk{Employee: employee, Level: custos.RiskLow}, nil
@@ -254,7 +254,7 @@ func (s *AccessStore) PutAliases(ctx context.Context, recs []custos.AliasRecord)
 func (s *AccessStore) Alias(ctx context.Context, alias string) (*custos.AliasRecord, error) {
 	r := custos.AliasRecord{Alias: alias}
 	var idx, first int64
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT customer, viewer, audit_index, first_seen FROM aliases WHERE alias = ?`), alias).
+	err := s.DB.QueryRow(ctx, `SELECT customer, viewer, audit_index, first_seen FROM aliases WHERE alias = ?`, alias).
 		Scan(&r.Customer, &r.Viewer, &idx, &first)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("alias", alias)

@@ -161,7 +161,7 @@ func (s *AlertStore) addHistory(ctx context.Context, tx *sql.Tx, id string, c cu
 // DetectOffset implements custos.AlertStore.
 func (s *AlertStore) DetectOffset(ctx context.Context, consumer string) (uint64, error) {
 	var n int64
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT next_index FROM detect_offsets WHERE consumer = ?`), consumer).Scan(&n)
+	err := s.DB.QueryRow(ctx, `SELECT next_index FROM detect_offsets WHERE consumer = ?`, consumer).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -219,7 +219,7 @@ func (s *AlertStore) fillSellers(ctx context.Context, q interface {
 
 // Alert implements custos.AlertStore.
 func (s *AlertStore) Alert(ctx context.Context, id string) (*custos.Alert, error) {
-	a, err := scanAlert(s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT `+alertCols+` FROM alerts WHERE id = ?`), id))
+	a, err := scanAlert(s.DB.QueryRow(ctx, `SELECT `+alertCols+` FROM alerts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("alert", id)
 	}
@@ -231,7 +231,7 @@ func (s *AlertStore) Alert(ctx context.Context, id string) (*custos.Alert, error
 		return nil, s.DB.Dialect.Translate(err)
 	}
 	a = &one[0]
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT at, actor, status, note FROM alert_history WHERE alert_id = ? ORDER BY seq`), id)
+	rows, err := s.DB.Query(ctx, `SELECT at, actor, status, note FROM alert_history WHERE alert_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -337,7 +337,7 @@ func (s *AlertStore) ListAlerts(ctx context.Context, f custos.AlertFilter) ([]cu
 	}
 	q += ` ORDER BY risk DESC, score DESC, id LIMIT ?`
 	args = append(args, limit+1)
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(q), args...)
+	rows, err := s.DB.Query(ctx, q, args...)
 	if err != nil {
 		return nil, "", s.DB.Dialect.Translate(err)
 	}

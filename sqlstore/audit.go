@@ -38,7 +38,7 @@ const (
 func (s *AuditStore) AuditTree(ctx context.Context) (*custos.AuditTree, error) {
 	var size int64
 	var root, edge []byte
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT size, root, edge FROM audit_tree WHERE id = 1`)).Scan(&size, &root, &edge)
+	err := s.DB.QueryRow(ctx, `SELECT size, root, edge FROM audit_tree WHERE id = 1`).Scan(&size, &root, &edge)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -207,7 +207,7 @@ func (s *AuditStore) AuditEntries(ctx context.Context, start uint64, n int) ([][
 	if end < int64(start) { // overflow
 		end = math.MaxInt64
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT data FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx`), int64(start), end)
+	rows, err := s.DB.Query(ctx, `SELECT data FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, int64(start), end)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -232,7 +232,7 @@ func (s *AuditStore) AuditTile(ctx context.Context, level, index uint64) ([]byte
 		return nil, custos.Errorf(custos.ENOTFOUND, "tile %d/%d not found", level, index)
 	}
 	var hashes []byte
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT hashes FROM audit_tiles WHERE level = ? AND idx = ?`), int64(level), int64(index)).Scan(&hashes)
+	err := s.DB.QueryRow(ctx, `SELECT hashes FROM audit_tiles WHERE level = ? AND idx = ?`, int64(level), int64(index)).Scan(&hashes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, custos.Errorf(custos.ENOTFOUND, "tile %d/%d not found", level, index)
 	}
@@ -269,7 +269,7 @@ func (s *AuditStore) PutAuditCheckpoint(ctx context.Context, size uint64, note [
 func (s *AuditStore) AuditCheckpoint(ctx context.Context) (uint64, []byte, error) {
 	var size int64
 	var note []byte
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT size, note FROM audit_checkpoint WHERE id = 1`)).Scan(&size, &note)
+	err := s.DB.QueryRow(ctx, `SELECT size, note FROM audit_checkpoint WHERE id = 1`).Scan(&size, &note)
 	if err != nil {
 		return 0, nil, s.DB.Dialect.Translate(err)
 	}

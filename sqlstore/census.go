@@ -14,8 +14,8 @@ import (
 // SellerOrderCounts returns every seller with its number of orders,
 // ordered by seller id.
 func (s *EntityStore) SellerOrderCounts(ctx context.Context) (ids []string, orders []int, err error) {
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT s.id, COUNT(o.id) FROM sellers s
-		LEFT JOIN orders o ON o.seller = s.id GROUP BY s.id ORDER BY s.id`))
+	rows, err := s.DB.Query(ctx, `SELECT s.id, COUNT(o.id) FROM sellers s
+		LEFT JOIN orders o ON o.seller = s.id GROUP BY s.id ORDER BY s.id`)
 	if err != nil {
 		return nil, nil, s.DB.Dialect.Translate(err)
 	}
@@ -51,8 +51,8 @@ func (s *EntityStore) SampleIDs(ctx context.Context, kind string, n int) (ids, r
 		return nil, nil, s.DB.Dialect.Translate(err)
 	}
 	step := max(1, total/max(n, 1))
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT id, `+region+` FROM (SELECT id, `+region+`, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM `+table+`) t
-		WHERE (rn - 1) % ? = 0 ORDER BY id LIMIT ?`), step, n)
+	rows, err := s.DB.Query(ctx, `SELECT id, `+region+` FROM (SELECT id, `+region+`, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM `+table+`) t
+		WHERE (rn - 1) % ? = 0 ORDER BY id LIMIT ?`, step, n)
 	if err != nil {
 		return nil, nil, s.DB.Dialect.Translate(err)
 	}
@@ -77,7 +77,7 @@ func (s *EntityStore) Exists(ctx context.Context, kind, id string) (bool, error)
 		return false, custos.Errorf(custos.EINVALID, "unknown kind %q", kind)
 	}
 	var one int
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT 1 FROM `+table+` WHERE id = ?`), id).Scan(&one)
+	err := s.DB.QueryRow(ctx, `SELECT 1 FROM `+table+` WHERE id = ?`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -90,7 +90,7 @@ func (s *EntityStore) Exists(ctx context.Context, kind, id string) (bool, error)
 // HoneyIDs returns the ids of the honeytoken customers. Only detection
 // calls it; the answer MUST NOT reach an employee-facing API.
 func (s *EntityStore) HoneyIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT id FROM customers WHERE honey = ? ORDER BY id`), true)
+	rows, err := s.DB.Query(ctx, `SELECT id FROM customers WHERE honey = ? ORDER BY id`, true)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}

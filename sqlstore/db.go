@@ -41,6 +41,7 @@ type DB struct {
 	Logger  *slog.Logger
 
 	stmts stmtCache
+	reads readStmts
 }
 
 // New wraps opened connection pools. The engine packages call it.
@@ -53,6 +54,7 @@ func New(write, read *sql.DB, d Dialect, logger *slog.Logger) *DB {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.closeStmts()
 	err := db.Write.Close()
 	if db.Read != db.Write {
 		err = errors.Join(err, db.Read.Close())

@@ -536,7 +536,7 @@ func (s *EntityStore) Employee(ctx context.Context, id string) (*custos.Employee
 	var e custos.Employee
 	var roles string
 	var updated int64
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT id, name, roles, team, region, manager, status, updated FROM employees WHERE id = ?`), id).
+	err := s.DB.QueryRow(ctx, `SELECT id, name, roles, team, region, manager, status, updated FROM employees WHERE id = ?`, id).
 		Scan(&e.ID, &e.Name, &roles, &e.Team, &e.Region, &e.Manager, &e.Status, &updated)
 	if err != nil {
 		return nil, s.lookupErr(err, "employee", id)
@@ -554,7 +554,7 @@ func (s *EntityStore) Customer(ctx context.Context, id string) (*custos.SealedCu
 		return nil, notFound("customer", id)
 	}
 	var c custos.SealedCustomer
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT id, region, key_id, data_key, ciphertext, honey FROM customers WHERE id = ?`), id).
+	err := s.DB.QueryRow(ctx, `SELECT id, region, key_id, data_key, ciphertext, honey FROM customers WHERE id = ?`, id).
 		Scan(&c.ID, &c.Region, &c.KeyID, &c.DataKey, &c.Ciphertext, &c.Honey)
 	if err != nil {
 		return nil, s.lookupErr(err, "customer", id)
@@ -568,7 +568,7 @@ func (s *EntityStore) Seller(ctx context.Context, id string) (*custos.Seller, er
 		return nil, notFound("seller", id)
 	}
 	var v custos.Seller
-	err := s.DB.Read.QueryRowContext(ctx, s.DB.Q(`SELECT id, name, account_manager, category FROM sellers WHERE id = ?`), id).
+	err := s.DB.QueryRow(ctx, `SELECT id, name, account_manager, category FROM sellers WHERE id = ?`, id).
 		Scan(&v.ID, &v.Name, &v.AccountManager, &v.Category)
 	if err != nil {
 		return nil, s.lookupErr(err, "seller", id)
@@ -581,7 +581,7 @@ func (s *EntityStore) Order(ctx context.Context, id string) (*custos.Order, erro
 	if !validText(id) { // no stored id is like this, and PostgreSQL would reject it
 		return nil, notFound("order", id)
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT `+orderColumns+` FROM orders WHERE id = ?`), id)
+	rows, err := s.DB.Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -600,7 +600,7 @@ func (s *EntityStore) Case(ctx context.Context, id string) (*custos.Case, error)
 	if !validText(id) { // no stored id is like this, and PostgreSQL would reject it
 		return nil, notFound("case", id)
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT `+caseColumns+` FROM cases WHERE id = ?`), id)
+	rows, err := s.DB.Query(ctx, `SELECT `+caseColumns+` FROM cases WHERE id = ?`, id)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -620,7 +620,7 @@ func (s *EntityStore) ReviewsByCustomer(ctx context.Context, customerID string) 
 	if !validText(customerID) {
 		return nil, nil
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT `+reviewColumns+` FROM reviews WHERE customer = ? ORDER BY created_at, id`), customerID)
+	rows, err := s.DB.Query(ctx, `SELECT `+reviewColumns+` FROM reviews WHERE customer = ? ORDER BY created_at, id`, customerID)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -635,7 +635,7 @@ func (s *EntityStore) ReviewsBySeller(ctx context.Context, sellerID string, maxR
 	if !validText(sellerID) {
 		return nil, nil
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT `+reviewColumns+` FROM reviews WHERE seller = ? AND rating <= ? ORDER BY created_at, id`), sellerID, int64(maxRating))
+	rows, err := s.DB.Query(ctx, `SELECT `+reviewColumns+` FROM reviews WHERE seller = ? AND rating <= ? ORDER BY created_at, id`, sellerID, int64(maxRating))
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -648,7 +648,7 @@ func (s *EntityStore) OrdersByCustomer(ctx context.Context, customerID string) (
 	if !validText(customerID) {
 		return nil, nil
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT `+orderColumns+` FROM orders WHERE customer = ? ORDER BY placed_at, id`), customerID)
+	rows, err := s.DB.Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE customer = ? ORDER BY placed_at, id`, customerID)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -668,7 +668,7 @@ func (s *EntityStore) Sales(ctx context.Context, sellerID, from, to string) ([]c
 	if !validText(sellerID) {
 		return nil, nil
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT seller, day, units, revenue_cents FROM sales WHERE seller = ? AND day >= ? AND day <= ? ORDER BY day`), sellerID, from, to)
+	rows, err := s.DB.Query(ctx, `SELECT seller, day, units, revenue_cents FROM sales WHERE seller = ? AND day >= ? AND day <= ? ORDER BY day`, sellerID, from, to)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -698,7 +698,7 @@ func (s *EntityStore) CasesByAssignee(ctx context.Context, employeeID string, op
 		q = `SELECT ` + caseColumns + ` FROM cases WHERE assignee = ? AND status = ? ORDER BY opened_at, id`
 		args = append(args, custos.CaseOpen)
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(q), args...)
+	rows, err := s.DB.Query(ctx, q, args...)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -712,7 +712,7 @@ func (s *EntityStore) SellersByManager(ctx context.Context, employeeID string) (
 	if !validText(employeeID) {
 		return nil, nil
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT id, name, account_manager, category FROM sellers WHERE account_manager = ? ORDER BY id`), employeeID)
+	rows, err := s.DB.Query(ctx, `SELECT id, name, account_manager, category FROM sellers WHERE account_manager = ? ORDER BY id`, employeeID)
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}

@@ -33,7 +33,7 @@ func (s *KeyStore) WrappedKeys(ctx context.Context, after string, limit int) ([]
 	if !validText(after) {
 		return nil, &custos.Error{Code: custos.EINVALID, Field: "after", Message: "after is not valid UTF-8 text without NUL"}
 	}
-	rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(`SELECT id, key_id, data_key FROM customers WHERE id > ? ORDER BY id LIMIT ?`), after, int64(limit))
+	rows, err := s.DB.Query(ctx, `SELECT id, key_id, data_key FROM customers WHERE id > ? ORDER BY id LIMIT ?`, after, int64(limit))
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}

@@ -87,7 +87,7 @@ func (s *EntityStore) Snapshot(ctx context.Context, fn func(*custos.Batch) error
 	for _, t := range tables {
 		after := ""
 		for {
-			rows, err := s.DB.Read.QueryContext(ctx, s.DB.Q(t.query), after, SnapshotChunk)
+			rows, err := s.DB.Query(ctx, t.query, after, SnapshotChunk)
 			if err != nil {
 				return s.DB.Dialect.Translate(err)
 			}
