@@ -194,3 +194,14 @@ type Sales struct {
 	Units        int64  `json:"units"`
 	RevenueCents int64  `json:"revenue_cents"`
 }
+
+// Message is a seller's message to a customer through the marketplace's
+// messaging system: the channel a bribed seller uses to pressure the
+// customers an insider sold it. Ingested as metadata only, never content.
+type Message struct {
+	ID       string    `json:"id"`
+	Seller   string    `json:"seller"`
+	Customer string    `json:"customer"`
+	SentAt   time.Time `json:"sent_at"`
+	Channel  string    `json:"channel"`
+}

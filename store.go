@@ -11,12 +11,13 @@ type Batch struct {
 	Reviews   []Review
 	Cases     []Case
 	Sales     []Sales
+	Messages  []Message
 }
 
 // Len returns the number of records in the batch.
 func (b *Batch) Len() int {
 	return len(b.Employees) + len(b.Customers) + len(b.Sellers) + len(b.Orders) +
-		len(b.Reviews) + len(b.Cases) + len(b.Sales)
+		len(b.Reviews) + len(b.Cases) + len(b.Sales) + len(b.Messages)
 }
 
 // Counts returns the number of records per ingest type name.
@@ -34,6 +35,7 @@ func (b *Batch) Counts() map[string]int {
 	add("review", len(b.Reviews))
 	add("case", len(b.Cases))
 	add("sales", len(b.Sales))
+	add("message", len(b.Messages))
 	return m
 }
 

@@ -42,7 +42,7 @@ type salesKey struct{ seller, day string }
 
 func newParser(lim Limits) *parser {
 	ids := make(map[string]map[string]int, 6)
-	for _, t := range []string{"employee", "customer", "seller", "order", "review", "case"} {
+	for _, t := range []string{"employee", "customer", "seller", "order", "review", "case", "message"} {
 		ids[t] = map[string]int{}
 	}
 	return &parser{lim: lim, rec: &Records{}, ids: ids, sales: map[salesKey]int{}}
@@ -96,6 +96,8 @@ func (p *parser) parseLine(line []byte) error {
 		return p.kase(ms)
 	case "sales":
 		return p.salesRec(ms)
+	case "message":
+		return p.message(ms)
 	}
 	if safeName(typ.val) {
 		return p.invalid("type", "unknown record type %q", typ.val)
@@ -341,6 +343,7 @@ var (
 	reviewFields   = []string{"id", "customer", "seller", "product", "rating", "created_at"}
 	caseFields     = []string{"id", "assignee", "status", "opened_at", "customers", "orders", "sellers", "opened_by", "closed_at"}
 	salesFields    = []string{"seller", "day", "units", "revenue_cents"}
+	messageFields  = []string{"id", "seller", "customer", "sent_at", "channel"}
 )
 
 func (p *parser) employee(ms []member) error {
@@ -528,6 +531,54 @@ func (p *parser) seller(ms []member) error {
 		return err
 	}
 	p.rec.Batch.Sellers = append(p.rec.Batch.Sellers, s)
+	return nil
+}
+
+// message is a seller-to-customer message's metadata; the content never
+// comes to custos.
+func (p *parser) message(ms []member) error {
+	var msg custos.Message
+	f := fields{p: p, typ: "message"}
+	for i := range ms {
+		m := &ms[i]
+		var err error
+		switch string(m.key) {
+		case "type":
+			continue
+		case "id":
+			if err = f.take(m, 1<<0); err == nil {
+				msg.ID, err = p.id(m)
+			}
+		case "seller":
+			if err = f.take(m, 1<<1); err == nil {
+				msg.Seller, err = p.id(m)
+			}
+		case "customer":
+			if err = f.take(m, 1<<2); err == nil {
+				msg.Customer, err = p.id(m)
+			}
+		case "sent_at":
+			if err = f.take(m, 1<<3); err == nil {
+				msg.SentAt, err = p.timestamp(m)
+			}
+		case "channel":
+			if err = f.take(m, 1<<4); err == nil {
+				msg.Channel, err = p.id(m)
+			}
+		default:
+			return f.unknown(m)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := f.require(0b01111, messageFields); err != nil {
+		return err
+	}
+	if err := p.dup("message", msg.ID); err != nil {
+		return err
+	}
+	p.rec.Batch.Messages = append(p.rec.Batch.Messages, msg)
 	return nil
 }
 

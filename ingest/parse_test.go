@@ -34,6 +34,7 @@ func TestParseEveryType(t *testing.T) {
 		`{"type":"case","id":"k-1","assignee":"e-1","status":"closed","customers":["c-1"],"orders":["o-1"],"sellers":[],"opened_by":"customer","opened_at":"2026-11-03T10:00:00Z","closed_at":"2026-11-04T10:00:00Z"}`,
 		`{"type":"case","id":"k-2","assignee":"e-1","status":"open","opened_at":"2026-11-03T10:00:00Z"}`,
 		`{"type":"sales","seller":"s-1","day":"2026-11-01","units":10,"revenue_cents":99000}`,
+		`{"type":"message","id":"m-1","seller":"s-1","customer":"c-1","sent_at":"2026-11-05T09:00:00Z","channel":"chat"}`,
 	}, "\n") + "\n"
 	got, err := ingest.Parse(strings.NewReader(in), ingest.Limits{})
 	if err != nil {
@@ -55,7 +56,8 @@ func TestParseEveryType(t *testing.T) {
 					OpenedBy: "customer", OpenedAt: ts("2026-11-03T10:00:00Z"), ClosedAt: ts("2026-11-04T10:00:00Z")},
 				{ID: "k-2", Assignee: "e-1", Status: "open", Customers: []string{}, Orders: []string{}, Sellers: []string{}, OpenedAt: ts("2026-11-03T10:00:00Z")},
 			},
-			Sales: []custos.Sales{{Seller: "s-1", Day: "2026-11-01", Units: 10, RevenueCents: 99000}},
+			Sales:    []custos.Sales{{Seller: "s-1", Day: "2026-11-01", Units: 10, RevenueCents: 99000}},
+			Messages: []custos.Message{{ID: "m-1", Seller: "s-1", Customer: "c-1", SentAt: ts("2026-11-05T09:00:00Z"), Channel: "chat"}},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -65,12 +67,12 @@ func TestParseEveryType(t *testing.T) {
 	if got.Batch.Customers != nil {
 		t.Fatal("Batch.Customers must stay empty: plaintext customers are kept apart")
 	}
-	wantCounts := map[string]int{"employee": 1, "customer": 2, "seller": 1, "order": 1, "review": 1, "case": 2, "sales": 1}
+	wantCounts := map[string]int{"employee": 1, "customer": 2, "seller": 1, "order": 1, "review": 1, "case": 2, "sales": 1, "message": 1}
 	if c := got.Counts(); !reflect.DeepEqual(c, wantCounts) {
 		t.Fatalf("Counts = %v, want %v", c, wantCounts)
 	}
-	if got.Len() != 9 {
-		t.Fatalf("Len = %d, want 9", got.Len())
+	if got.Len() != 10 {
+		t.Fatalf("Len = %d, want 10", got.Len())
 	}
 }
 

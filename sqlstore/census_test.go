@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/custos/custos"
 	"github.com/custos/custos/internal/dbtest"
@@ -41,6 +42,27 @@ func TestCensus(t *testing.T) {
 		}
 		if _, err := s.Exists(t.Context(), "customers; DROP TABLE x", "1"); custos.ErrorCode(err) != custos.EINVALID {
 			t.Fatalf("bad kind: %v", err)
+		}
+	})
+}
+
+func TestMessages(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		s := sqlstore.NewEntityStore(db)
+		msgs := []custos.Message{
+			{ID: "m-1", Seller: "s-1", Customer: "c-1", SentAt: t0, Channel: "chat"},
+			{ID: "m-2", Seller: "s-1", Customer: "c-2", SentAt: t0.Add(time.Hour), Channel: "email"},
+			{ID: "m-3", Seller: "s-2", Customer: "c-1", SentAt: t0, Channel: "chat"},
+		}
+		if err := s.Ingest(t.Context(), &custos.Batch{Messages: msgs}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.MessagesBySeller(t.Context(), "s-1", t0, t0.Add(time.Hour))
+		if err != nil || len(got) != 1 || got[0].ID != "m-1" || !got[0].SentAt.Equal(t0) || got[0].Channel != "chat" {
+			t.Fatalf("messages: %+v %v", got, err)
+		}
+		if err := s.Ingest(t.Context(), &custos.Batch{Messages: []custos.Message{{Seller: "s-1"}}}); custos.ErrorCode(err) != custos.EINVALID {
+			t.Fatalf("message without id: %v", err)
 		}
 	})
 }

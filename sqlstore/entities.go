@@ -203,6 +203,9 @@ var (
 	entSales = newEntTable("sales", 2,
 		[]string{"seller", "day", "units", "revenue_cents"},
 		[]string{"text", "text", "bigint", "bigint"})
+	entMessages = newEntTable("messages", 1,
+		[]string{"id", "seller", "customer", "sent_at", "channel"},
+		[]string{"text", "text", "text", "bigint", "text"})
 )
 
 // entColumn is one column of an entRows, one element per row.
@@ -459,7 +462,45 @@ func encodeRecords(b *custos.Batch) ([]*entRows, error) {
 		}
 		sets = append(sets, &entRows{entSales, n, []entColumn{seller, day, units, rev}})
 	}
+	if n := len(b.Messages); n > 0 {
+		id, seller, cust, channel := make(strColumn, n), make(strColumn, n), make(strColumn, n), make(strColumn, n)
+		sent := make(intColumn, n)
+		for i := range b.Messages {
+			m := &b.Messages[i]
+			if m.ID == "" {
+				return nil, emptyIDError("message", i)
+			}
+			var err error
+			if sent[i], err = ingestNanos(m.SentAt, "message", i, "sent_at"); err != nil {
+				return nil, err
+			}
+			id[i], seller[i], cust[i], channel[i] = m.ID, m.Seller, m.Customer, m.Channel
+		}
+		sets = append(sets, &entRows{entMessages, n, []entColumn{id, seller, cust, sent, channel}})
+	}
 	return sets, nil
+}
+
+// MessagesBySeller returns a seller's messages sent in [from, to), oldest
+// first.
+func (s *EntityStore) MessagesBySeller(ctx context.Context, sellerID string, from, to time.Time) ([]custos.Message, error) {
+	rows, err := s.DB.Query(ctx, `SELECT id, seller, customer, sent_at, channel FROM messages
+		WHERE seller = ? AND sent_at >= ? AND sent_at < ? ORDER BY sent_at, id`, sellerID, from.UnixNano(), to.UnixNano())
+	if err != nil {
+		return nil, s.DB.Dialect.Translate(err)
+	}
+	defer rows.Close()
+	var out []custos.Message
+	for rows.Next() {
+		var m custos.Message
+		var sent int64
+		if err := rows.Scan(&m.ID, &m.Seller, &m.Customer, &sent, &m.Channel); err != nil {
+			return nil, s.DB.Dialect.Translate(err)
+		}
+		m.SentAt = fromUnixNano(sent)
+		out = append(out, m)
+	}
+	return out, s.rowsErr(rows)
 }
 
 func badList(kind string, i int, field string) error {
