@@ -18,6 +18,7 @@ const (
 	KindReview           = "review"            // Review: a new review
 	KindSales            = "sales"             // DaySales: a seller's figures for a finished day
 	KindEmployee         = "employee"          // Staff: an employee record change (resignation notice)
+	KindMail             = "mail"              // Mail: a seller mails a customer at the address an insider sold it
 )
 
 // Event is one thing that happens at At. Kind says which one payload field
@@ -45,6 +46,7 @@ type Event struct {
 	Review   *custos.Review    `json:"review,omitempty"`
 	DaySales *custos.Sales     `json:"day_sales,omitempty"`
 	Staff    *custos.Employee  `json:"staff,omitempty"`
+	Mail     *Mail             `json:"mail,omitempty"`
 	Truth    Truth             `json:"truth"`
 }
 
@@ -52,6 +54,16 @@ type Event struct {
 // (YYYY-MM-DD, inclusive): the totals, and the per-day rows too when Daily.
 // Purpose is set when the reader gives one (investigators give a
 // justification code); account managers read their portfolio without.
+// Mail is a seller mailing a customer through the contact address it got
+// from Viewer: whatever Viewer was shown for that customer (an alias
+// derived for Viewer, if the reveal gave one). The runner resolves the
+// address from what the reveal actually returned.
+type Mail struct {
+	Seller   string `json:"seller"`
+	Customer string `json:"customer"`
+	Viewer   string `json:"viewer"`
+}
+
 type SalesRead struct {
 	Seller  string          `json:"seller"`
 	From    string          `json:"from"`

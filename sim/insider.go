@@ -491,6 +491,16 @@ func (p *insiderPlan) revealOne(pr plannedReveal) {
 		Reveal:   &custos.RevealRequest{Customer: cust, Fields: per.Fields, Purpose: purpose, Want: want},
 		Truth:    p.truth,
 	})
+	if lk := p.sc.Leak; lk != nil && p.seller >= 0 && r.Float64() < lk.Fraction {
+		delay := int64(lk.MailAfterHours * float64(nsHour) * (0.5 + r.Float64()))
+		seller := w.Sellers[p.seller].ID
+		p.emit(t+max(delay, int64(time.Minute)), Event{
+			Kind:     KindMail,
+			Employee: w.Employees[p.e].ID, // whose leak it is; the seller sends it
+			Mail:     &Mail{Seller: seller, Customer: cust, Viewer: w.Employees[p.e].ID},
+			Truth:    p.truth,
+		})
+	}
 }
 
 // ownCase returns one of the insider's own open cases as cover; failing

@@ -29,7 +29,17 @@ type Scenario struct {
 	Schedule    Schedule
 	Reveals     *RevealPlan // nil: no reveals
 	Sales       *SalesPlan  // nil: no sales look-ups
+	Leak        *LeakPlan   // nil: what was revealed does not come back as mail
 	Truth       GroundTruth
+}
+
+// LeakPlan says what the buyer does with what the insider revealed: it
+// mails the customers through the contact addresses it was sold, some time
+// after each reveal. With alias reveals those addresses are per-viewer
+// relay aliases, which is how the mail names the insider.
+type LeakPlan struct {
+	MailAfterHours float64 // delay from the reveal to the mail, hours (jittered ±50%)
+	Fraction       float64 // share of revealed customers mailed, 0–1
 }
 
 // InsiderRule selects the insiders among active employees: those holding
@@ -462,10 +472,26 @@ func (p *parser) scenario(root *yaml.Node, sc *Scenario) error {
 			sc.Sales = &SalesPlan{}
 			return p.sales(n, k, sc.Sales)
 		}},
+		{"leak", false, func(n *yaml.Node, k string) error {
+			sc.Leak = &LeakPlan{MailAfterHours: 2, Fraction: 1}
+			return p.object(n, k, []field{
+				{"mail_after_hours", false, func(n *yaml.Node, k string) (err error) {
+					sc.Leak.MailAfterHours, err = p.number(n, k, 0, 24*30)
+					return err
+				}},
+				{"fraction", false, func(n *yaml.Node, k string) (err error) {
+					sc.Leak.Fraction, err = p.number(n, k, 0, 1)
+					return err
+				}},
+			})
+		}},
 		{"truth", false, func(n *yaml.Node, k string) error { return p.truth(n, k, &sc.Truth) }},
 	})
 	if err != nil {
 		return err
+	}
+	if sc.Leak != nil && sc.Reveals == nil {
+		return p.fail(root, "leak", "a leak needs reveals to leak")
 	}
 	return p.crossCheck(root, sc)
 }

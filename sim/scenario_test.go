@@ -20,7 +20,7 @@ func TestShippedScenarios(t *testing.T) {
 		names = append(names, sc.Name)
 	}
 	for _, want := range []string{"negative-review-harvester", "fabricated-cases", "competitor-intelligence",
-		"slow-drip", "collusion-ring", "departing-employee", "break-glass-abuse"} {
+		"slow-drip", "collusion-ring", "departing-employee", "break-glass-abuse", "leaked-alias"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("scenario %s is not shipped", want)
 		}
@@ -87,7 +87,8 @@ func checkScenario(t *testing.T, w *World, sc *Scenario, s *Stream, evs []Event)
 	fabricated := map[string]custos.Case{}
 	notice := map[string]time.Time{}
 	perDay := map[string]int{}
-	var reveals, reads, cases int
+	var reveals, reads, cases, mails int
+	revealed := map[string]bool{}
 	lastRead := map[string]time.Time{}
 	retried := false
 	for _, ev := range evs {
@@ -131,6 +132,7 @@ func checkScenario(t *testing.T, w *World, sc *Scenario, s *Stream, evs []Event)
 			checkCover(t, w, sc, ev, fabricated)
 			checkHours(t, w, sc, ev)
 			perDay[ev.Employee+ev.At.Format(time.DateOnly)]++
+			revealed[ev.Employee+"|"+r.Customer] = true
 		case KindSalesRead:
 			reads++
 			if slices.Contains(w.Portfolio(ev.Employee), ev.Sales.Seller) || !slices.Contains(in.Sellers, ev.Sales.Seller) {
@@ -147,6 +149,15 @@ func checkScenario(t *testing.T, w *World, sc *Scenario, s *Stream, evs []Event)
 			}
 			lastRead[ev.Sales.Seller] = ev.At
 			checkHours(t, w, sc, ev)
+		case KindMail:
+			m := ev.Mail
+			if sc.Leak == nil || m.Viewer != ev.Employee || m.Seller != in.Seller || !slices.Contains(in.Targets, m.Customer) {
+				t.Fatalf("mail %d is not the buyer mailing a target the insider revealed", ev.Seq)
+			}
+			if !revealed[ev.Employee+"|"+m.Customer] {
+				t.Fatalf("mail %d to a customer before the insider revealed them", ev.Seq)
+			}
+			mails++
 		case KindApprovalRequest:
 			if !sc.Reveals.Approval {
 				t.Fatalf("approval request %d from a scenario without approvals", ev.Seq)
@@ -160,6 +171,9 @@ func checkScenario(t *testing.T, w *World, sc *Scenario, s *Stream, evs []Event)
 	}
 	if sc.Sales != nil && reads == 0 {
 		t.Error("no malicious sales reads")
+	}
+	if sc.Leak != nil && sc.Leak.Fraction == 1 && mails != reveals {
+		t.Errorf("%d mails for %d reveals with fraction 1", mails, reveals)
 	}
 	if sc.Sales != nil && sc.Sales.Retries > 0 && !retried {
 		t.Error("denied look-ups are never retried")
