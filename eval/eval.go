@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,6 +25,7 @@ import (
 	"github.com/custos/custos/detect"
 	"github.com/custos/custos/policies"
 	"github.com/custos/custos/policy"
+	"github.com/custos/custos/relay"
 	"github.com/custos/custos/reveal"
 	"github.com/custos/custos/sim"
 	"github.com/custos/custos/sqlite"
@@ -79,6 +81,21 @@ type ScenarioResult struct {
 	Exposed            int `json:"records_exposed"`
 }
 
+// LeakResult scores leak attribution: mail from a seller to an alias
+// refused by the relay, and whether a leak alert named the employee the
+// alias was derived for.
+type LeakResult struct {
+	Mailed     int `json:"leaked_aliases_mailed"` // distinct aliases mailed
+	Refused    int `json:"refused"`               // of them, refused by the relay
+	Attributed int `json:"attributed_right"`      // a leak alert named the right employee
+	Wrong      int `json:"wrong_attributions"`    // leak alerts naming anyone else
+	// AttributionRate is Attributed/Mailed (1 when nothing was mailed).
+	AttributionRate float64 `json:"attribution_rate"`
+	// MinutesToAlert is simulated time from the first leaked mail to the
+	// first leak alert on its viewer; -1 if never.
+	MinutesToAlert float64 `json:"minutes_from_first_mail_to_alert"`
+}
+
 // AlertSummary describes one alert, for the false-alert list.
 type AlertSummary struct {
 	Employee    string `json:"employee"`
@@ -104,6 +121,8 @@ type Result struct {
 	FalseAlertsPer1000EmployeeDays float64        `json:"false_alerts_per_1000_employee_days"`
 	FalseAlertList                 []AlertSummary `json:"false_alert_list,omitempty"`
 	MedianExposedBeforeAlert       float64        `json:"median_records_exposed_before_alert"`
+
+	Leak LeakResult `json:"leak"`
 
 	Events          int     `json:"events"`
 	AuditEntries    uint64  `json:"audit_entries"`
@@ -168,6 +187,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	sc := newScorer(stream.Insiders(), scenarios)
 	r.onAlert = sc.alert
+	r.onMail = sc.mail
 	bar := newProgress(cfg.Progress, world.Start, world.End)
 	n := 0
 	for ev := range stream.Events() {
@@ -219,6 +239,12 @@ type rig struct {
 	// approvals maps the simulator's approval ids to the server's.
 	approvals map[string]string
 	ctx       context.Context
+
+	// The SMTP relay for aliases, and what each viewer was shown.
+	relay     *relay.Server
+	relayAddr string
+	aliases   map[string]string // viewer|customer → alias address disclosed
+	onMail    func(viewer, alias string, refused bool)
 }
 
 func newRig(ctx context.Context, cfg Config, dir string, w *sim.World) (*rig, error) {
@@ -293,12 +319,30 @@ func newRig(ctx context.Context, cfg Config, dir string, w *sim.World) (*rig, er
 
 	r.svc = &reveal.Service{
 		Entities: r.ents, Access: r.access, Vault: v,
-		Aliases: vault.NewAliaser(aliasKey, "relay.eval.test"), Mask: vault.Mask,
+		Aliases: vault.NewAliaser(aliasKey, evalRelayDomain), Mask: vault.Mask,
 		Policy: pol, Log: tap{r}, Quotas: reveal.NewQuotas(nil), Logger: cfg.Logger, Now: r.clock.now,
 	}
+	// The real relay, on loopback. Sellers are not the marketplace, so it
+	// refuses their mail and records who was shown the alias; nothing is
+	// ever forwarded (the smarthost address is a closed port).
+	r.aliases = map[string]string{}
+	r.relay, err = relay.New(relay.Config{Domain: evalRelayDomain, Forward: "127.0.0.1:9", Aliases: r.access,
+		Customers: r.ents, Vault: v, Log: tap{r}, Logger: cfg.Logger, Now: r.clock.now,
+		ConnRate: relay.Unlimited, MessageRate: relay.Unlimited})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r.relayAddr = ln.Addr().String()
+	go r.relay.Serve(ln)
 	ok = true
 	return r, nil
 }
+
+const evalRelayDomain = "relay.eval.test"
 
 func openLog(ctx context.Context, db *sqlstore.DB, signer note.Signer, now func() time.Time, logger *slog.Logger) (*audit.Log, error) {
 	return audit.Open(ctx, &sqlstore.AuditStore{DB: db}, signer, audit.Options{Now: now, Logger: logger, CheckpointInterval: time.Hour})
@@ -332,6 +376,9 @@ func chunks[T any](s []T, n int, fn func([]T) error) error {
 }
 
 func (r *rig) close() {
+	if r.relay != nil {
+		r.relay.Close()
+	}
 	if r.log != nil {
 		r.log.Close()
 	}
@@ -378,6 +425,9 @@ func (r *rig) apply(ev *sim.Event) (bool, error) {
 		if err != nil {
 			return false, tolerate(err)
 		}
+		if f, ok := resp.Fields[custos.FieldEmail]; ok && f.Decision == custos.LevelAlias {
+			r.aliases[ev.Employee+"|"+ev.Reveal.Customer] = f.Value
+		}
 		for _, f := range resp.Fields {
 			if custos.Discloses(f.Decision) {
 				return true, nil
@@ -395,6 +445,19 @@ func (r *rig) apply(ev *sim.Event) (bool, error) {
 			return false, tolerate(err)
 		}
 		return resp.Decision != custos.OverallDeny, nil
+	case sim.KindMail:
+		alias, ok := r.aliases[ev.Mail.Viewer+"|"+ev.Mail.Customer]
+		if !ok {
+			return false, nil // the reveal gave no address to sell
+		}
+		refused, err := sendMail(r.relayAddr, "outreach@"+ev.Mail.Seller+".sellers.test", alias)
+		if err != nil {
+			return false, err
+		}
+		if r.onMail != nil {
+			r.onMail(ev.Mail.Viewer, alias, refused)
+		}
+		return false, nil
 	case sim.KindApprovalRequest:
 		a := ev.Approval
 		req := &reveal.ApprovalRequest{Customer: a.Customer, Fields: a.Fields, Level: a.Level, Purpose: a.Purpose}
@@ -484,11 +547,18 @@ type scorer struct {
 	caughtAt  map[string]time.Time // insider → first alert at/after first malicious act
 	detectors map[int]map[string]bool
 	falseKeys map[string]AlertSummary
+
+	mailed    map[string]string    // alias → viewer
+	mailedAt  map[string]time.Time // alias → first mail
+	refused   int
+	leakAt    map[string]time.Time // employee → first leak alert
+	firstMail time.Time
 }
 
 func newScorer(ins []sim.Insider, scs []*sim.Scenario) *scorer {
 	s := &scorer{insiders: map[string][]int{}, firstBad: map[string]time.Time{}, caughtAt: map[string]time.Time{},
-		detectors: map[int]map[string]bool{}, falseKeys: map[string]AlertSummary{}}
+		detectors: map[int]map[string]bool{}, falseKeys: map[string]AlertSummary{},
+		mailed: map[string]string{}, mailedAt: map[string]time.Time{}, leakAt: map[string]time.Time{}}
 	byName := map[string]int{}
 	for _, sc := range scs {
 		byName[sc.Name] = len(s.scen)
@@ -507,8 +577,21 @@ func newScorer(ins []sim.Insider, scs []*sim.Scenario) *scorer {
 	return s
 }
 
+func (s *scorer) mail(viewer, alias string, refused bool) {
+	if _, ok := s.mailed[alias]; ok {
+		return
+	}
+	s.mailed[alias], s.mailedAt[alias] = viewer, s.now
+	if refused {
+		s.refused++
+	}
+	if s.firstMail.IsZero() {
+		s.firstMail = s.now
+	}
+}
+
 func (s *scorer) event(ev *sim.Event, disclosed bool) {
-	if !ev.Truth.Malicious {
+	if !ev.Truth.Malicious || ev.Kind == sim.KindMail {
 		return
 	}
 	if _, ok := s.firstBad[ev.Employee]; !ok {
@@ -532,7 +615,15 @@ func (s *scorer) event(ev *sim.Event, disclosed bool) {
 	}
 }
 
+// LeakDetector is the detector name of alerts raised by mail to an alias.
+const LeakDetector = "leak"
+
 func (s *scorer) alert(a custos.Alert) {
+	if a.Detector == LeakDetector {
+		if _, ok := s.leakAt[a.Employee]; !ok {
+			s.leakAt[a.Employee] = s.now
+		}
+	}
 	scs, insider := s.insiders[a.Employee]
 	first, acted := s.firstBad[a.Employee]
 	if !insider {
@@ -596,8 +687,38 @@ func (s *scorer) result() *Result {
 		res.FalseAlertList = append(res.FalseAlertList, s.falseKeys[k])
 	}
 	res.FalseAlerts = len(keys)
+	res.Leak = s.leakResult()
 	res.MedianExposedBeforeAlert = median(exposed)
 	return res
+}
+
+func (s *scorer) leakResult() LeakResult {
+	lr := LeakResult{Mailed: len(s.mailed), Refused: s.refused, MinutesToAlert: -1, AttributionRate: 1}
+	viewers := map[string]bool{}
+	for alias, viewer := range s.mailed {
+		viewers[viewer] = true
+		if at, ok := s.leakAt[viewer]; ok && !at.Before(s.mailedAt[alias]) {
+			lr.Attributed++
+		}
+	}
+	for e := range s.leakAt {
+		if !viewers[e] {
+			lr.Wrong++
+		}
+	}
+	if lr.Mailed > 0 {
+		lr.AttributionRate = float64(lr.Attributed) / float64(lr.Mailed)
+		first := time.Time{}
+		for e, at := range s.leakAt {
+			if viewers[e] && (first.IsZero() || at.Before(first)) {
+				first = at
+			}
+		}
+		if !first.IsZero() {
+			lr.MinutesToAlert = first.Sub(s.firstMail).Minutes()
+		}
+	}
+	return lr
 }
 
 func median(v []float64) float64 {
