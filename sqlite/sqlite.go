@@ -55,10 +55,18 @@ func (Dialect) Translate(err error) error {
 // and would otherwise cut at a ? or #.
 var uriPath = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
 
-// Write connection tuning, measured with sqlstore's BenchmarkIngestBulk.
+// Storage tuning, measured with sqlstore's BenchmarkIngestBulk.
+//
+// An ingest batch dirties about one page per secondary-index insert (ids
+// arrive in random order), and a commit writes every dirty page to the WAL
+// with two write calls: per-page costs dominate. 16 KiB pages instead of
+// SQLite's 4 KiB cut bulk-ingest CPU by about a fifth. Checkpointing at a
+// 64 MiB WAL rather than SQLite's 1000 pages lets an index page dirtied by
+// several batches be copied back to the database once.
 const (
-	writeCacheKiB        = 64 << 10 // page cache, KiB
-	writeCheckpointPages = 16384    // WAL size (pages, 64 MiB at 4 KiB) that triggers a checkpoint
+	pageSize             = 16 << 10 // bytes; applies when the database is created
+	writeCacheKiB        = 64 << 10 // page cache of the write connection, KiB
+	writeCheckpointPages = (64 << 20) / pageSize
 )
 
 // Options tune Open. The zero value is what a server uses.
@@ -95,16 +103,17 @@ func OpenWith(ctx context.Context, path string, logger *slog.Logger, opts Option
 		} else {
 			q.Set("_txlock", "immediate")
 			// The one writer gets a page cache big enough for bulk
-			// ingest's index inserts (the default is 2 MiB), temp b-trees
-			// and statement journals stay in memory, and the WAL is
-			// checkpointed every writeCheckpointPages pages rather than
-			// every 1000, so an index page dirtied by several ingest
-			// batches is copied back to the database once, not per batch.
+			// ingest's index inserts (the default is 2 MiB) and keeps temp
+			// b-trees and statement journals in memory; see pageSize for
+			// the checkpoint interval.
 			q.Add("_pragma", "temp_store(MEMORY)")
 			q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writeCacheKiB))
 			q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writeCheckpointPages))
 		}
 		return "file:" + uriPath.Replace(path) + "?" + q.Encode()
+	}
+	if err := createWithPageSize(ctx, path); err != nil {
+		return nil, err
 	}
 	write, err := sql.Open("sqlite", dsn(false))
 	if err != nil {
@@ -132,4 +141,23 @@ func OpenWith(ctx context.Context, path string, logger *slog.Logger, opts Option
 		return nil, err
 	}
 	return db, nil
+}
+
+// createWithPageSize sets pageSize on a database that is still empty and
+// switches it to WAL, which fixes the page size. It must run before the
+// pools open: the driver applies DSN pragmas in name order, so
+// journal_mode would come before page_size and lock in 4 KiB pages. On an
+// existing database both pragmas change nothing.
+func createWithPageSize(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+uriPath.Replace(path)+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("open sqlite: %w", err)
+	}
+	defer db.Close()
+	for _, q := range []string{fmt.Sprintf("PRAGMA page_size = %d", pageSize), "PRAGMA journal_mode = WAL"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("open sqlite: %w", err)
+		}
+	}
+	return nil
 }

@@ -57,6 +57,7 @@ func (s *EntityStore) Ingest(ctx context.Context, b *custos.Batch) error {
 		return nil
 	}
 	pg := s.DB.Dialect.Name() == "postgres"
+	var failed string // table being written when an error struck
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		for _, rs := range sets {
 			var err error
@@ -66,6 +67,7 @@ func (s *EntityStore) Ingest(ctx context.Context, b *custos.Batch) error {
 				err = s.loadRows(ctx, tx, rs)
 			}
 			if err != nil {
+				failed = rs.t.name
 				return fmt.Errorf("ingest %s: %w", rs.t.name, err)
 			}
 		}
@@ -81,7 +83,8 @@ func (s *EntityStore) Ingest(ctx context.Context, b *custos.Batch) error {
 	if custos.ErrorCode(err) == custos.ECONFLICT {
 		// Upserts never clash on a key, so a constraint failure here is a
 		// CHECK or NOT NULL on a value: bad input, not a state conflict.
-		return custos.Errorf(custos.EINVALID, "batch violates a store constraint (for example a rating outside 1..5); nothing was written")
+		return &custos.Error{Code: custos.EINVALID, Field: failed,
+			Message: fmt.Sprintf("a %s record violates a store constraint (for example a rating outside 1..5); nothing was written", failed)}
 	}
 	return err
 }
@@ -484,8 +487,11 @@ func encodeRecords(b *custos.Batch) ([]*entRows, error) {
 // MessagesBySeller returns a seller's messages sent in [from, to), oldest
 // first.
 func (s *EntityStore) MessagesBySeller(ctx context.Context, sellerID string, from, to time.Time) ([]custos.Message, error) {
+	if !validText(sellerID) { // no stored id is like this, and PostgreSQL would reject it
+		return nil, nil
+	}
 	rows, err := s.DB.Query(ctx, `SELECT id, seller, customer, sent_at, channel FROM messages
-		WHERE seller = ? AND sent_at >= ? AND sent_at < ? ORDER BY sent_at, id`, sellerID, from.UnixNano(), to.UnixNano())
+		WHERE seller = ? AND sent_at >= ? AND sent_at < ? ORDER BY sent_at, id`, sellerID, boundNanos(from), boundNanos(to))
 	if err != nil {
 		return nil, s.DB.Dialect.Translate(err)
 	}
@@ -531,7 +537,20 @@ func ingestNanos(t time.Time, kind string, i int, field string) (int64, error) {
 	return t.UnixNano(), nil
 }
 
-// fromUnixNano is the inverse of nanos, in UTC.
+// boundNanos returns t as unix nanoseconds for a range bound, clamped to
+// the int64 range (UnixNano is undefined outside it; the zero time is far
+// before it, so a zero from means "from the start").
+func boundNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minUnixNano):
+		return math.MinInt64
+	case t.After(maxUnixNano):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is the inverse of ingestNanos, in UTC.
 func fromUnixNano(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}

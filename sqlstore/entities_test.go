@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/custos/custos"
 	"github.com/custos/custos/internal/dbtest"
+	"github.com/custos/custos/sqlite"
 	"github.com/custos/custos/sqlstore"
 )
 
@@ -378,6 +383,9 @@ func TestIngestAllOrNothingConstraint(t *testing.T) {
 		b.Reviews = append(b.Reviews, custos.Review{ID: "zz-bad", Customer: "c1", Seller: "s1", Rating: 0})
 		err := s.Ingest(ctx, b)
 		entWantCode(t, err, custos.EINVALID)
+		if ce := (*custos.Error)(nil); errors.As(err, &ce) && ce.Field != "reviews" {
+			t.Errorf("error names table %q, want reviews", ce.Field)
+		}
 
 		if after := entCounts(t, db); !reflect.DeepEqual(after, before) {
 			t.Fatalf("failed batch changed row counts: %v -> %v", before, after)
@@ -826,6 +834,135 @@ func TestConcurrentIngestAndRead(t *testing.T) {
 		}
 		if reads.Load() == 0 {
 			t.Log("readers finished no reads before writers were done")
+		}
+	})
+}
+
+// FuzzIngestText feeds arbitrary text into ids, names and case lists on
+// every backend: the store either stores it and gives it back unchanged, or
+// refuses the batch with EINVALID. It never panics or fails otherwise.
+func FuzzIngestText(f *testing.F) {
+	f.Add("c1", "Shop", "o1")
+	f.Add("", "x", "")
+	f.Add("a\x00b", "n", "i")
+	f.Add("é", "\xff", `"]`)
+	f.Add("x'; DROP TABLE sellers; --", "%s?", "\\u0000")
+	type backend struct {
+		name string
+		s    *sqlstore.EntityStore
+	}
+	var bs []backend
+	for _, b := range dbtest.Backends() {
+		bs = append(bs, backend{b.Name, sqlstore.NewEntityStore(b.Open(f))})
+	}
+	f.Fuzz(func(t *testing.T, id, name, item string) {
+		ok := id != "" && entValidText(id) && entValidText(name) && entValidText(item)
+		for _, b := range bs {
+			ctx := t.Context()
+			err := b.s.Ingest(ctx, &custos.Batch{
+				Sellers: []custos.Seller{{ID: id, Name: name, AccountManager: item}},
+				Cases:   []custos.Case{{ID: id, Assignee: name, Customers: []string{item, "c"}, Sellers: []string{id}}},
+			})
+			if !ok {
+				if custos.ErrorCode(err) != custos.EINVALID {
+					t.Fatalf("%s: bad text not refused with EINVALID (code %q)", b.name, custos.ErrorCode(err))
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: ingest: %v", b.name, err)
+			}
+			sel, err := b.s.Seller(ctx, id)
+			if err != nil {
+				t.Fatalf("%s: seller: %v", b.name, err)
+			}
+			if sel.ID != id || sel.Name != name || sel.AccountManager != item {
+				t.Fatalf("%s: seller text did not round-trip", b.name)
+			}
+			c, err := b.s.Case(ctx, id)
+			if err != nil {
+				t.Fatalf("%s: case: %v", b.name, err)
+			}
+			if c.Assignee != name || !reflect.DeepEqual(c.Customers, []string{item, "c"}) || !reflect.DeepEqual(c.Sellers, []string{id}) {
+				t.Fatalf("%s: case text did not round-trip", b.name)
+			}
+		}
+	})
+}
+
+func entValidText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// sqlite.Open takes any file path: ? and # in it must not be read as the
+// start of URI parameters or a fragment. New databases get 16 KiB pages.
+func TestSQLiteOpenPath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "odd?name#x%41.db")
+	db, err := sqlite.Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not created at the given path: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "odd?name#x%41.db") {
+			t.Errorf("unexpected file %q next to the database", e.Name())
+		}
+	}
+	var size int
+	if err := db.Write.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size != 16384 {
+		t.Errorf("page size %d, want 16384", size)
+	}
+	// Reopening an existing database works and keeps its data.
+	if err := sqlstore.NewEntityStore(db).Ingest(t.Context(), &custos.Batch{Sellers: []custos.Seller{{ID: "s1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db2, err := sqlite.Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if _, err := sqlstore.NewEntityStore(db2).Seller(t.Context(), "s1"); err != nil {
+		t.Fatalf("reopened store lost data: %v", err)
+	}
+}
+
+// MessagesBySeller bounds outside int64 nanoseconds (the zero time above
+// all) clamp instead of wrapping, and a malformed seller id finds nothing.
+func TestMessagesBySellerBounds(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		s, ctx := newEntStore(t, db), t.Context()
+		entIngest(t, s, &custos.Batch{Messages: []custos.Message{
+			{ID: "m2", Seller: "s1", Customer: "c1", SentAt: entAt(time.Hour), Channel: "chat"},
+			{ID: "m1", Seller: "s1", Customer: "c2", SentAt: time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), Channel: "mail"},
+			{ID: "m3", Seller: "s2", Customer: "c1", SentAt: entAt(0), Channel: "chat"},
+		}})
+		for _, tt := range []struct {
+			name     string
+			from, to time.Time
+			want     []string
+		}{
+			{"zero from, far to", time.Time{}, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), []string{"m1", "m2"}},
+			{"to is exclusive", time.Time{}, entAt(time.Hour), []string{"m1"}},
+			{"from is inclusive", entAt(time.Hour), entAt(2 * time.Hour), []string{"m2"}},
+			{"both zero", time.Time{}, time.Time{}, []string{}},
+		} {
+			got, err := s.MessagesBySeller(ctx, "s1", tt.from, tt.to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := entIDs(got, func(m custos.Message) string { return m.ID }); !reflect.DeepEqual(g, tt.want) {
+				t.Errorf("%s: messages %v, want %v", tt.name, g, tt.want)
+			}
+		}
+		if got, err := s.MessagesBySeller(ctx, "s\xff", time.Time{}, entAt(time.Hour)); err != nil || len(got) != 0 {
+			t.Errorf("malformed seller id: %d messages, %v", len(got), err)
 		}
 	})
 }
