@@ -25,6 +25,7 @@ const (
 	principalKey ctxKey = iota
 	requestIDKey
 	clientKey
+	employeeKey
 )
 
 // WithPrincipal returns ctx carrying the authenticated caller.
@@ -50,4 +51,17 @@ func RequestFrom(ctx context.Context) (requestID, client string) {
 	requestID, _ = ctx.Value(requestIDKey).(string)
 	client, _ = ctx.Value(clientKey).(string)
 	return requestID, client
+}
+
+// WithEmployee returns ctx carrying the caller's employee record as the
+// authentication layer loaded it for this request, so the decision path
+// need not load it again.
+func WithEmployee(ctx context.Context, e *Employee) context.Context {
+	return context.WithValue(ctx, employeeKey, e)
+}
+
+// EmployeeFrom returns the employee record carried by ctx, if any.
+func EmployeeFrom(ctx context.Context) (*Employee, bool) {
+	e, ok := ctx.Value(employeeKey).(*Employee)
+	return e, ok && e != nil
 }

@@ -24,7 +24,6 @@ type reqState struct {
 }
 
 type stateKey struct{}
-type employeeKey struct{}
 
 func stateFrom(ctx context.Context) *reqState {
 	st, _ := ctx.Value(stateKey{}).(*reqState)
@@ -34,8 +33,7 @@ func stateFrom(ctx context.Context) *reqState {
 // EmployeeFrom returns the employee record the auth middleware loaded for an
 // employee caller: current as of this request, status active.
 func EmployeeFrom(ctx context.Context) (*custos.Employee, bool) {
-	e, ok := ctx.Value(employeeKey{}).(*custos.Employee)
-	return e, ok
+	return custos.EmployeeFrom(ctx)
 }
 
 // statusWriter records the status code. While no route has matched it
@@ -267,7 +265,7 @@ func (s *Server) authorize(r *http.Request, st *reqState, a Access) (context.Con
 		if !hasAnyRole(e, a.Roles) {
 			return ctx, custos.Errorf(custos.EFORBIDDEN, "this route needs one of the roles %s", joinRoles(a.Roles))
 		}
-		ctx = context.WithValue(ctx, employeeKey{}, e)
+		ctx = custos.WithEmployee(ctx, e)
 	default:
 		return ctx, custos.Errorf(custos.EUNAUTHORIZED, "invalid token")
 	}

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/custos/custos"
@@ -50,6 +52,9 @@ type Service struct {
 	Now      func() time.Time
 	// MaxGrant bounds an approval's duration; DefaultMaxGrant if zero.
 	MaxGrant time.Duration
+
+	known  sync.Map // alias local parts already in the alias map
+	knownN atomic.Int64
 }
 
 // Approval durations.
@@ -238,7 +243,7 @@ func (s *Service) Reveal(ctx context.Context, req *custos.RevealRequest) (*custo
 		for i := range aliases {
 			aliases[i].AuditIndex = idx
 		}
-		if err := s.Access.PutAliases(ctx, aliases); err != nil {
+		if err := s.recordAliases(ctx, aliases); err != nil {
 			s.logger().Error("alias map write failed; nothing released", "audit_index", idx, "err", err)
 			return nil, custos.Errorf(custos.EUNAVAILABLE, "alias map unavailable; nothing was revealed")
 		}
@@ -260,7 +265,7 @@ func (s *Service) Reveal(ctx context.Context, req *custos.RevealRequest) (*custo
 // before policy (unknown employee or customer), with the reason in
 // detail["deny"].
 func (s *Service) revealFacts(ctx context.Context, p custos.Principal, req *custos.RevealRequest, now time.Time, detail map[string]string) (*custos.DecisionRequest, *custos.SealedCustomer, error) {
-	emp, err := s.Entities.Employee(ctx, p.ID)
+	emp, err := s.employee(ctx, p.ID)
 	if custos.ErrorCode(err) == custos.ENOTFOUND {
 		detail["deny"] = "unknown-employee"
 		return nil, nil, nil
@@ -344,6 +349,53 @@ func (s *Service) revealFacts(ctx context.Context, p custos.Principal, req *cust
 		detail["quota"] = why
 	}
 	return dr, cust, nil
+}
+
+// employee returns the caller's record: the one the authentication layer
+// loaded for this request if there is one, else from the store.
+func (s *Service) employee(ctx context.Context, id string) (*custos.Employee, error) {
+	if e, ok := custos.EmployeeFrom(ctx); ok && e.ID == id {
+		return e, nil
+	}
+	return s.Entities.Employee(ctx, id)
+}
+
+// recordAliases stores alias mappings not stored before. Most reveals of
+// an alias are repeats (the same agent, the same customer), so the ones
+// already recorded are remembered and cost no write.
+func (s *Service) recordAliases(ctx context.Context, recs []custos.AliasRecord) error {
+	var fresh []custos.AliasRecord
+	for _, r := range recs {
+		if _, ok := s.known.Load(r.Alias); ok {
+			continue
+		}
+		if _, err := s.Access.Alias(ctx, r.Alias); err == nil {
+			s.rememberAlias(r.Alias)
+			continue
+		} else if custos.ErrorCode(err) != custos.ENOTFOUND {
+			return err
+		}
+		fresh = append(fresh, r)
+	}
+	if err := s.Access.PutAliases(ctx, fresh); err != nil {
+		return err
+	}
+	for _, r := range fresh {
+		s.rememberAlias(r.Alias)
+	}
+	return nil
+}
+
+// maxKnownAliases bounds the memory of recorded aliases; past it the
+// memory starts again (the store still answers).
+const maxKnownAliases = 1 << 20
+
+func (s *Service) rememberAlias(alias string) {
+	if s.knownN.Add(1) > maxKnownAliases {
+		s.known.Clear()
+		s.knownN.Store(1)
+	}
+	s.known.Store(alias, struct{}{})
 }
 
 // caseFacts checks the purpose case against the case store.
