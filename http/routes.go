@@ -54,9 +54,12 @@ var (
 )
 
 // routeTable is THE route table: every route custos serves, with its
-// access rule. Nothing is registered anywhere else.
+// access rule. Nothing is registered anywhere else, except the console's
+// sign-in form (GET and POST /console/signin), which the console session
+// layer serves before routing because it is where a token comes in; it
+// applies this table's console Access to the token pasted (console_session.go).
 func (s *Server) routeTable() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: "GET", Path: "/healthz", Access: public, Summary: "Health of the store and other components", handler: s.handleHealth},
 		{Method: "GET", Path: "/metrics", Access: metricsAccess, Summary: "Prometheus metrics", handler: s.handleMetrics()},
 		{Method: "GET", Path: "/openapi.json", Access: anyCaller, Summary: "This API's OpenAPI 3.1 description", handler: s.handleOpenAPI},
@@ -80,7 +83,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Path: "/v1/alerts/{id}", Access: securityRead, Summary: "One alert with its explanation, evidence and history", handler: s.handleAlertGet},
 		{Method: "POST", Path: "/v1/alerts/{id}/status", Access: investigators, Summary: "Acknowledge, escalate or close an alert", handler: s.handleAlertStatus},
 		{Method: "PUT", Path: "/v1/employees/{id}/status", Access: investigators, Summary: "Suspend or reinstate an employee", handler: s.handleStatusSet},
-	}
+	}, s.consoleRoutes()...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

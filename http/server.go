@@ -134,6 +134,14 @@ type Config struct {
 	// customers reduced to id and region (no PII, no key material).
 	// Detection uses it to keep its business context current.
 	OnIngest func(*custos.Batch)
+	// Activity is the console's per-employee projection of the audit log
+	// (sqlstore.ActivityStore); without it the console's employee and
+	// seller pages show no timelines.
+	Activity ConsoleActivity
+	// VerifierKey is the audit log's note verifier key (DIR/audit.pub).
+	// The console checks evidence and the log with it and puts it in
+	// evidence bundles; without it those parts answer 503.
+	VerifierKey string
 	// Health lists the components GET /healthz reports, in order.
 	Health []HealthCheck
 	// Registry receives the server's metrics and is served at /metrics;
@@ -177,6 +185,7 @@ type Server struct {
 	metrics *metrics
 	ingest  *ingest.Service
 	srv     *http.Server
+	console *consoleState
 }
 
 // New builds a Server from cfg.
@@ -217,12 +226,16 @@ func New(cfg Config) (*Server, error) {
 			},
 		},
 	}
+	if s.console, err = newConsoleState(); err != nil {
+		return nil, err
+	}
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
 	for i := range s.routes {
 		rt := &s.routes[i]
-		mux.Handle(rt.Method+" "+rt.Path, s.route(rt))
+		mux.Handle(rt.Method+" "+rt.Path, s.consoleLayer(rt, s.route(rt)))
 	}
+	s.handleSignInRoutes(mux)
 	s.handler = s.outer(mux)
 	s.srv = &http.Server{
 		Addr:              cfg.Addr,
