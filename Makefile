@@ -4,7 +4,7 @@
 CUSTOS_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export CUSTOS_TEST_POSTGRES
 
-.PHONY: check vet fmt-check test run
+.PHONY: check vet fmt-check test run bench
 
 check: vet fmt-check test
 
@@ -20,3 +20,8 @@ test:
 
 run:
 	go run ./cmd/custos serve --data ./data
+
+# The benchmarks behind docs/benchmarks.md, several runs each, with
+# benchstat summaries. Run on a quiet machine.
+bench:
+	scripts/bench.sh bench-out
