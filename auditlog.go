@@ -1,6 +1,9 @@
 package custos
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // AuditTree is the state of the audit log's Merkle tree after its last
 // integrated entry.
@@ -77,4 +80,70 @@ type AuditStore interface {
 	// AuditCheckpoint returns the latest signed checkpoint and its tree
 	// size, or ENOTFOUND if none was ever stored.
 	AuditCheckpoint(ctx context.Context) (size uint64, note []byte, err error)
+}
+
+// AuditLease is the audit sequencer's lease: who may integrate entries into
+// the tree, under which fencing term, and until when (the holder's clock).
+type AuditLease struct {
+	Holder  string // "" when no one holds it
+	Term    uint64 // +1 on every acquisition; the fencing token
+	Expires time.Time
+}
+
+// PendingAuditEntry is an entry committed by a replica that does not hold
+// the lease, waiting to be integrated.
+type PendingAuditEntry struct {
+	Seq  uint64 // order of commit to the pending queue; never reused
+	Data []byte // canonical encoding (package audit)
+}
+
+// AuditSequencer lets several processes append to one audit log with one
+// sequencer at a time. Every process commits entries durably (to the
+// pending queue, or, as the lease holder, straight into the tree); exactly
+// one lease holder integrates the queue into the Merkle tree. Package audit
+// is its only intended caller.
+//
+// Safety never depends on clocks: every write of the tree goes through
+// IntegrateAudit, which checks the caller's term in the same transaction,
+// so a holder whose lease was taken over cannot write, and the tree size
+// compare-and-set of AuditStore.AppendAudit still applies. Clocks only
+// decide when an expired lease may be taken (liveness).
+type AuditSequencer interface {
+	// AcquireAuditLease makes holder the lease holder with a new term
+	// expiring at now+ttl if the lease is free, expired at now, or already
+	// holder's; with force it takes the lease whatever its state (for a
+	// store only this process uses). It returns ECONFLICT if another holder
+	// has it, unexpired.
+	AcquireAuditLease(ctx context.Context, holder string, now time.Time, ttl time.Duration, force bool) (AuditLease, error)
+	// RenewAuditLease extends holder's lease of term to now+ttl. It returns
+	// ECONFLICT if holder no longer holds the lease under term.
+	RenewAuditLease(ctx context.Context, holder string, term uint64, now time.Time, ttl time.Duration) error
+	// ReleaseAuditLease lets the lease expire at once if holder still holds
+	// it under term, so another process can take over without waiting.
+	ReleaseAuditLease(ctx context.Context, holder string, term uint64) error
+	// AuditLease returns the lease as stored.
+	AuditLease(ctx context.Context) (AuditLease, error)
+
+	// AppendPendingAudit commits entries to the pending queue in one
+	// transaction and returns their sequence numbers, in order. It returns
+	// once the transaction is durable.
+	AppendPendingAudit(ctx context.Context, entries [][]byte, now time.Time) ([]uint64, error)
+	// PendingAudit returns up to max pending entries, lowest Seq first.
+	PendingAudit(ctx context.Context, max int) ([]PendingAuditEntry, error)
+	// PendingAuditCount returns how many entries wait to be integrated.
+	PendingAuditCount(ctx context.Context) (uint64, error)
+
+	// IntegrateAudit is AuditStore.AppendAudit for the lease holder: in ONE
+	// transaction it checks that holder holds the lease under term
+	// (ECONFLICT if not), writes b as AppendAudit does (ECONFLICT if the
+	// tree is not at b.Prev), and, when seqs is not nil, deletes pending
+	// entry seqs[i] and records a receipt that it is at index b.Prev+i
+	// (ECONFLICT if any of them is no longer pending). len(seqs) is 0 or
+	// len(b.Entries). After any error nothing of it is visible.
+	IntegrateAudit(ctx context.Context, holder string, term uint64, b *AuditBatch, seqs []uint64, now time.Time) error
+	// AuditReceipts returns the log index of every integrated pending entry
+	// with from <= seq <= to whose receipt is still kept.
+	AuditReceipts(ctx context.Context, from, to uint64) (map[uint64]uint64, error)
+	// PruneAuditReceipts deletes receipts written before before.
+	PruneAuditReceipts(ctx context.Context, before time.Time) error
 }

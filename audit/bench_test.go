@@ -11,6 +11,7 @@ import (
 	"github.com/custos/custos"
 	"github.com/custos/custos/audit"
 	"github.com/custos/custos/internal/dbtest"
+	"github.com/custos/custos/sqlstore"
 )
 
 // benchEntries are realistic reveal entries of about 300 bytes, built
@@ -30,43 +31,61 @@ func benchEntries() ([]*custos.AuditEntry, int) {
 
 // BenchmarkAppend64 measures durable appends from 64 concurrent writers:
 // each Append returns only after its batch committed (one fsync per batch
-// on SQLite, WAL with synchronous=FULL).
+// on SQLite, WAL with synchronous=FULL). "leader" is what custos serve
+// runs: the sequencer lease held, every group commit fenced by its term;
+// "sole" is a Log without a sequencer; "follower" appends through the
+// pending queue while another Log on the same store holds the lease and
+// integrates (a replica that is not the sequencer).
 func BenchmarkAppend64(b *testing.B) {
 	for _, be := range dbtest.Backends() {
-		b.Run(be.Name, func(b *testing.B) {
-			l := openLog(b, be.Open(b), audit.Options{})
-			entries, size := benchEntries()
-			lat := make([]time.Duration, b.N)
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for w := 0; w < 64; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) {
-							return
-						}
-						t := time.Now()
-						if _, err := l.Append(context.Background(), entries[i%int64(len(entries))]); err != nil {
-							b.Error(err)
-							return
-						}
-						lat[i] = time.Since(t)
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			b.StopTimer()
-			reportLatency(b, lat)
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
-			b.ReportMetric(float64(size), "B/entry")
-		})
+		for _, mode := range []string{"leader", "sole", "follower"} {
+			b.Run(be.Name+"/"+mode, func(b *testing.B) {
+				db := be.Open(b)
+				opts := audit.Options{}
+				switch mode {
+				case "leader":
+					opts.Sequencer, opts.Sole = &sqlstore.AuditStore{DB: db}, true
+				case "follower":
+					openLog(b, db, audit.Options{Sequencer: &sqlstore.AuditStore{DB: db}, Holder: "leader"})
+					opts.Sequencer, opts.Holder = &sqlstore.AuditStore{DB: db}, "follower"
+				}
+				benchAppend64(b, openLog(b, db, opts))
+			})
+		}
 	}
+}
+
+func benchAppend64(b *testing.B, l *audit.Log) {
+	entries, size := benchEntries()
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				t := time.Now()
+				if _, err := l.Append(context.Background(), entries[i%int64(len(entries))]); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	reportLatency(b, lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
+	b.ReportMetric(float64(size), "B/entry")
 }
 
 // BenchmarkAppendOpenLoop1000 offers 1,000 appends/s on a fixed schedule,

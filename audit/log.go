@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/custos/custos"
@@ -29,6 +30,22 @@ const (
 	// DefaultOrigin is the checkpoint origin (and key name) when the caller
 	// has none of its own.
 	DefaultOrigin = "custos/audit"
+
+	// DefaultLeaseTTL is how long the sequencer lease lasts unrenewed: a
+	// killed sequencer is replaced within this plus DefaultRenewInterval.
+	DefaultLeaseTTL = 2500 * time.Millisecond
+	// DefaultRenewInterval is how often the holder renews the lease and a
+	// follower tries to take an expired one.
+	DefaultRenewInterval = 500 * time.Millisecond
+	// DefaultPendingPoll is how often the sequencer looks for entries other
+	// processes committed to the pending queue.
+	DefaultPendingPoll = 5 * time.Millisecond
+	// DefaultWaitTimeout bounds how long Append waits for a pending entry
+	// to be integrated: longer than a failover.
+	DefaultWaitTimeout = 15 * time.Second
+	// DefaultReceiptTTL is how long receipts (pending seq → index) are
+	// kept; far longer than DefaultWaitTimeout.
+	DefaultReceiptTTL = 5 * time.Minute
 )
 
 // Options tune a Log. The zero value means every default.
@@ -42,6 +59,25 @@ type Options struct {
 	// Now stamps entries appended with a zero Time; time.Now by default.
 	Now    func() time.Time
 	Logger *slog.Logger // slog.Default() by default
+
+	// Sequencer, when set, lets several processes append to one log: the
+	// process holding the store's lease integrates its own batches
+	// directly and everyone else's from the pending queue; the others
+	// commit to that queue and wait for their entries' indices. Nil means
+	// this Log is the store's only writer (AppendAudit, no lease).
+	Sequencer custos.AuditSequencer
+	// Sole takes the lease at Open whatever its state, for a store no other
+	// process writes (SQLite): no wait for a crashed run's lease to expire.
+	Sole          bool
+	Holder        string        // lease holder id; host, pid and random by default
+	LeaseTTL      time.Duration // DefaultLeaseTTL
+	RenewInterval time.Duration // DefaultRenewInterval
+	PendingPoll   time.Duration // DefaultPendingPoll
+	WaitTimeout   time.Duration // DefaultWaitTimeout
+	ReceiptTTL    time.Duration // DefaultReceiptTTL
+	// LeaseClock times the lease; time.Now by default. It is separate from
+	// Now, which may run fast (custos demo).
+	LeaseClock func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +96,32 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.RenewInterval <= 0 {
+		o.RenewInterval = DefaultRenewInterval
+	}
+	if o.PendingPoll <= 0 {
+		o.PendingPoll = DefaultPendingPoll
+		if o.Sole {
+			// No other process writes this store: the queue only ever
+			// holds what a crashed earlier run left, so look rarely.
+			o.PendingPoll = time.Second
+		}
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = DefaultWaitTimeout
+	}
+	if o.ReceiptTTL <= 0 {
+		o.ReceiptTTL = DefaultReceiptTTL
+	}
+	if o.LeaseClock == nil {
+		o.LeaseClock = time.Now
+	}
+	if o.Holder == "" {
+		o.Holder = defaultHolder()
+	}
 	return o
 }
 
@@ -67,9 +129,11 @@ func (o Options) withDefaults() Options {
 // integrates them into an RFC 6962 Merkle tree in the same transaction,
 // publishes signed checkpoints and serves tiles, bundles and proofs.
 //
-// One Log per store writes at a time: it is the sequencer. A second writer
-// on the same store is detected (the store's size compare-and-set fails),
-// never silently merged.
+// Without Options.Sequencer one Log per store writes at a time: it is the
+// sequencer. A second writer on the same store is detected (the store's
+// size compare-and-set fails), never silently merged. With it, any number
+// of Logs in any number of processes append, and the one holding the
+// store's lease integrates (see sequencer.go).
 type Log struct {
 	store  custos.AuditStore
 	signer note.Signer
@@ -86,7 +150,17 @@ type Log struct {
 	cpStop   chan struct{}
 	cpDone   chan struct{}
 
-	tree *tree // committer only; nil when it must be reloaded
+	tree     *tree  // committer only; nil when it must be reloaded
+	treeTerm uint64 // committer only: the lease term the tree was loaded under
+
+	seq       custos.AuditSequencer // nil: sole writer
+	term      atomic.Uint64         // lease term held; 0 when not the sequencer
+	renewed   time.Time             // lease loop only: last successful renewal
+	pruned    time.Time             // lease loop only: last receipt prune
+	waitq     chan *waitBatch       // committer → waiter
+	waitDone  chan struct{}
+	leaseStop chan struct{}
+	leaseDone chan struct{}
 
 	mu   sync.Mutex // guards size, root, cp
 	size uint64     // integrated
@@ -151,11 +225,17 @@ func Open(ctx context.Context, store custos.AuditStore, signer note.Signer, opts
 		cpStop: make(chan struct{}),
 		cpDone: make(chan struct{}),
 	}
-	t, err := loadTree(ctx, store)
+	if opts.Sequencer != nil {
+		if err := l.openSequencer(ctx); err != nil {
+			return nil, err
+		}
+	}
+	// A follower reads the tree while the sequencer may be extending it.
+	t, err := loadTree(ctx, store, l.seq != nil && l.term.Load() == 0)
 	if err != nil {
 		return nil, err
 	}
-	l.tree = t
+	l.tree, l.treeTerm = t, l.term.Load()
 	l.size, l.root = t.size, t.root
 	size, signed, err := store.AuditCheckpoint(ctx)
 	switch {
@@ -172,7 +252,13 @@ func Open(ctx context.Context, store custos.AuditStore, signer note.Signer, opts
 		return nil, err
 	}
 	go l.commitLoop()
-	go l.checkpointLoop()
+	if l.seq != nil {
+		go l.waitLoop()
+		go l.leaseLoop()
+		go l.sequencedCheckpointLoop()
+	} else {
+		go l.checkpointLoop()
+	}
 	return l, nil
 }
 
@@ -256,11 +342,20 @@ func (l *Log) Close() error {
 		close(l.queue)
 		l.closeMu.Unlock()
 		<-l.done
+		if l.seq != nil {
+			close(l.waitq)
+			<-l.waitDone
+		}
 		close(l.cpStop)
 		<-l.cpDone
 		ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 		defer cancel()
-		l.closeErr = l.publish(ctx)
+		if l.seq == nil || l.term.Load() != 0 {
+			l.closeErr = l.publish(ctx)
+		}
+		if l.seq != nil {
+			l.closeSequencer(ctx)
+		}
 	})
 	return l.closeErr
 }
@@ -271,10 +366,27 @@ func (l *Log) Close() error {
 // load batches grow by themselves while the previous one commits.
 func (l *Log) commitLoop() {
 	defer close(l.done)
+	var tick <-chan time.Time
+	if l.seq != nil {
+		t := time.NewTicker(l.opts.PendingPoll)
+		defer t.Stop()
+		tick = t.C
+	}
 	batch := make([]*request, 0, l.opts.MaxBatch)
 	for {
-		r, ok := <-l.queue
+		var r *request
+		var ok bool
+		select {
+		case r, ok = <-l.queue:
+		case <-tick:
+			// A full group means more may be waiting: keep going, a
+			// few groups at most, before looking at our own queue again.
+			for i := 0; i < 4 && l.integratePending() == l.opts.MaxBatch; i++ {
+			}
+			continue
+		}
 		if !ok {
+			l.drainPending()
 			return
 		}
 		batch = append(batch[:0], r)
@@ -290,7 +402,15 @@ func (l *Log) commitLoop() {
 				break fill
 			}
 		}
-		start, err := l.commit(batch)
+		if l.seq != nil {
+			l.commitSequenced(batch)
+			clear(batch)
+			continue
+		}
+		start, err := l.commit(batch, 0, nil)
+		if custos.ErrorCode(err) == custos.ECONFLICT {
+			err = errNotAppended
+		}
 		for i, r := range batch {
 			if err != nil {
 				r.done <- result{err: err}
@@ -302,14 +422,23 @@ func (l *Log) commitLoop() {
 	}
 }
 
-// commit integrates batch into the tree and writes it. On any store error
-// the in-memory tree is dropped and reloaded from the store, so it never
-// diverges from what is durable, and the whole batch fails.
-func (l *Log) commit(batch []*request) (uint64, error) {
+var errNotAppended = custos.Errorf(custos.EUNAVAILABLE, "audit log unavailable: entry not appended")
+
+// commit integrates batch into the tree and writes it: with AppendAudit
+// when term is 0 (sole writer), else with IntegrateAudit under term,
+// moving pending entries seqs (nil for this process's own entries). On any
+// store error the in-memory tree is dropped and reloaded from the store,
+// so it never diverges from what is durable, and the whole batch fails
+// with the store's error.
+func (l *Log) commit(batch []*request, term uint64, seqs []uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
+	if l.treeTerm != term {
+		// Under a new term someone else may have written: start from the store.
+		l.tree, l.treeTerm = nil, term
+	}
 	if l.tree == nil {
-		t, err := loadTree(ctx, l.store)
+		t, err := loadTree(ctx, l.store, false)
 		if err != nil {
 			l.logger.Error("audit tree reload failed", slog.Any("err", err))
 			return 0, custos.Errorf(custos.EUNAVAILABLE, "audit log unavailable")
@@ -320,19 +449,26 @@ func (l *Log) commit(batch []*request) (uint64, error) {
 	prev := l.tree.size
 	b, err := l.tree.extend(batch)
 	if err == nil {
-		err = l.store.AppendAudit(ctx, b)
+		if term == 0 {
+			err = l.store.AppendAudit(ctx, b)
+		} else {
+			err = l.seq.IntegrateAudit(ctx, l.opts.Holder, term, b, seqs, l.opts.LeaseClock())
+		}
 	}
 	if err != nil {
 		l.logger.Error("audit append failed",
 			slog.Uint64("size", prev), slog.Int("entries", len(batch)), slog.Any("err", err))
 		l.tree = nil
 		rctx, rcancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
-		if t, rerr := loadTree(rctx, l.store); rerr == nil {
+		if t, rerr := loadTree(rctx, l.store, false); rerr == nil {
 			l.tree = t
 			l.setIntegrated(t.size, t.root)
 		}
 		rcancel()
-		return 0, custos.Errorf(custos.EUNAVAILABLE, "audit log unavailable: entry not appended")
+		if custos.ErrorCode(err) == custos.ECONFLICT {
+			return 0, err
+		}
+		return 0, errNotAppended
 	}
 	l.setIntegrated(b.Tree.Size, b.Tree.Root)
 	select {
@@ -398,6 +534,11 @@ func (l *Log) publish(ctx context.Context) error {
 		return custos.Errorf(custos.EINTERNAL, "sign audit checkpoint")
 	}
 	if err := l.store.PutAuditCheckpoint(ctx, size, signed); err != nil {
+		if l.seq != nil && custos.ErrorCode(err) == custos.ECONFLICT {
+			// Another process published a newer one (any committed size
+			// is a prefix of every later tree, so both are true): adopt it.
+			return l.refreshCheckpoint(ctx)
+		}
 		return err
 	}
 	l.mu.Lock()
@@ -437,8 +578,11 @@ type tileBuf struct {
 }
 
 // loadTree rebuilds the committer's state from the store and checks that
-// the stored edge, root and partial tiles agree with each other.
-func loadTree(ctx context.Context, store custos.AuditStore) (*tree, error) {
+// the stored edge, root and partial tiles agree with each other. With
+// racing, another process may be writing (the state and the tiles are
+// read apart): a tile longer than the state says is cut to its prefix,
+// which is all the state covers since tiles only grow.
+func loadTree(ctx context.Context, store custos.AuditStore, racing bool) (*tree, error) {
 	st, err := store.AuditTree(ctx)
 	if err != nil {
 		return nil, err
@@ -467,6 +611,9 @@ func loadTree(ctx context.Context, store custos.AuditStore) (*tree, error) {
 		h, err := store.AuditTile(ctx, level, n/TileWidth)
 		if err != nil && custos.ErrorCode(err) != custos.ENOTFOUND {
 			return nil, err
+		}
+		if racing && uint64(len(h)) > w*32 {
+			h = h[:w*32]
 		}
 		if uint64(len(h)) != w*32 {
 			return nil, custos.Errorf(custos.EINTERNAL, "audit tile %d/%d does not match size %d", level, n/TileWidth, st.Size)

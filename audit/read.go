@@ -164,6 +164,12 @@ func (l *Log) Consistency(ctx context.Context, from, to uint64) ([][]byte, error
 // size entries are committed but the latest checkpoint is smaller.
 func (l *Log) checkpointCovering(ctx context.Context, size uint64) (signedCheckpoint, error) {
 	cp := l.latest()
+	if l.seq != nil && cp.size < size && size > l.integrated() {
+		// Another process may have integrated it: look at the store.
+		if err := l.refreshTree(ctx); err != nil {
+			return signedCheckpoint{}, err
+		}
+	}
 	if cp.size < size && size <= l.integrated() {
 		if err := l.publish(ctx); err != nil {
 			return signedCheckpoint{}, err

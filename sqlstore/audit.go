@@ -54,8 +54,25 @@ func (s *AuditStore) AuditTree(ctx context.Context) (*custos.AuditTree, error) {
 
 // AppendAudit writes a batch and the new tree state in one transaction.
 func (s *AuditStore) AppendAudit(ctx context.Context, b *custos.AuditBatch) error {
-	if err := checkAuditBatch(b); err != nil {
+	w, err := s.prepareBatch(ctx, b)
+	if err != nil {
 		return err
+	}
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error { return w.write(ctx, tx) })
+}
+
+// batchWrite is a checked batch with its statements prepared.
+type batchWrite struct {
+	s          *AuditStore
+	b          *custos.AuditBatch
+	edge       []byte
+	entryStmts []*sql.Stmt
+	tileStmts  []*sql.Stmt
+}
+
+func (s *AuditStore) prepareBatch(ctx context.Context, b *custos.AuditBatch) (*batchWrite, error) {
+	if err := checkAuditBatch(b); err != nil {
+		return nil, err
 	}
 	edge := make([]byte, 0, len(b.Tree.Edge)*auditHashSize)
 	for _, h := range b.Tree.Edge {
@@ -65,49 +82,53 @@ func (s *AuditStore) AppendAudit(ctx context.Context, b *custos.AuditBatch) erro
 	// only write connection.
 	entryStmts, err := s.chunkStmts(ctx, len(b.Entries), auditEntryChunk, `INSERT INTO audit_entries (idx, data) VALUES `, "", 2)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tileStmts, err := s.chunkStmts(ctx, len(b.Tiles), auditTileChunk, `INSERT INTO audit_tiles (level, idx, hashes) VALUES `,
 		` ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, 3)
 	if err != nil {
+		return nil, err
+	}
+	return &batchWrite{s: s, b: b, edge: edge, entryStmts: entryStmts, tileStmts: tileStmts}, nil
+}
+
+// write runs the batch's statements in tx.
+func (w *batchWrite) write(ctx context.Context, tx *sql.Tx) error {
+	s, b := w.s, w.b
+	// The compare-and-set on the size comes first: on PostgreSQL it
+	// takes the row lock that serialises writers, and a stale writer
+	// fails before it writes a row.
+	res, err := tx.ExecContext(ctx, s.DB.Q(`UPDATE audit_tree SET size = ?, root = ?, edge = ? WHERE id = 1 AND size = ?`),
+		int64(b.Tree.Size), b.Tree.Root, w.edge, int64(b.Prev))
+	if err != nil {
 		return err
 	}
-	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		// The compare-and-set on the size comes first: on PostgreSQL it
-		// takes the row lock that serialises writers, and a stale writer
-		// fails before it writes a row.
-		res, err := tx.ExecContext(ctx, s.DB.Q(`UPDATE audit_tree SET size = ?, root = ?, edge = ? WHERE id = 1 AND size = ?`),
-			int64(b.Tree.Size), b.Tree.Root, edge, int64(b.Prev))
-		if err != nil {
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return custos.Errorf(custos.ECONFLICT, "audit log is not at size %d", b.Prev)
+	}
+	for c, start := 0, 0; start < len(b.Entries); c, start = c+1, start+auditEntryChunk {
+		end := min(start+auditEntryChunk, len(b.Entries))
+		args := make([]any, 0, 2*(end-start))
+		for i := start; i < end; i++ {
+			args = append(args, int64(b.Prev)+int64(i), b.Entries[i])
+		}
+		if _, err := tx.StmtContext(ctx, w.entryStmts[c]).ExecContext(ctx, args...); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+	}
+	for c, start := 0, 0; start < len(b.Tiles); c, start = c+1, start+auditTileChunk {
+		end := min(start+auditTileChunk, len(b.Tiles))
+		args := make([]any, 0, 3*(end-start))
+		for _, t := range b.Tiles[start:end] {
+			args = append(args, int64(t.Level), int64(t.Index), t.Hashes)
+		}
+		if _, err := tx.StmtContext(ctx, w.tileStmts[c]).ExecContext(ctx, args...); err != nil {
 			return err
-		} else if n != 1 {
-			return custos.Errorf(custos.ECONFLICT, "audit log is not at size %d", b.Prev)
 		}
-		for c, start := 0, 0; start < len(b.Entries); c, start = c+1, start+auditEntryChunk {
-			end := min(start+auditEntryChunk, len(b.Entries))
-			args := make([]any, 0, 2*(end-start))
-			for i := start; i < end; i++ {
-				args = append(args, int64(b.Prev)+int64(i), b.Entries[i])
-			}
-			if _, err := tx.StmtContext(ctx, entryStmts[c]).ExecContext(ctx, args...); err != nil {
-				return err
-			}
-		}
-		for c, start := 0, 0; start < len(b.Tiles); c, start = c+1, start+auditTileChunk {
-			end := min(start+auditTileChunk, len(b.Tiles))
-			args := make([]any, 0, 3*(end-start))
-			for _, t := range b.Tiles[start:end] {
-				args = append(args, int64(t.Level), int64(t.Index), t.Hashes)
-			}
-			if _, err := tx.StmtContext(ctx, tileStmts[c]).ExecContext(ctx, args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // checkAuditBatch refuses a batch whose shape is wrong before anything is

@@ -4,12 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/custos/custos"
 	"github.com/custos/custos/audit"
 	"github.com/custos/custos/detect"
 	"github.com/custos/custos/sqlstore"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // recordsConsumer is the AlertStore consumer under which alerts raised by
@@ -30,6 +32,12 @@ type detection struct {
 	done    chan struct{}
 
 	mu sync.Mutex // serialises record alerts' writes
+
+	// On a replica, the detection returned by startLeaderDetection is a
+	// shell: it forwards to the detection running while this replica is
+	// the audit sequencer, and drops ingests while it is not.
+	shell bool
+	inner atomic.Pointer[detection]
 }
 
 // startDetection loads the business context from the store, replays the
@@ -91,6 +99,12 @@ func (d *detection) refreshHoney(ctx context.Context, store *sqlstore.EntityStor
 // records themselves raise (a case opened by an employee for themselves,
 // say).
 func (d *detection) ingested(b *custos.Batch) {
+	if d.shell {
+		if in := d.inner.Load(); in != nil {
+			in.ingested(b)
+		}
+		return
+	}
 	var alerts []custos.Alert
 	now := d.now()
 	observe := func(r detect.Record) { alerts = append(alerts, d.eng.ObserveRecord(r)...) }
@@ -136,3 +150,147 @@ func (d *detection) logAlerts(alerts []custos.Alert) {
 
 // wait blocks until the runner has stopped (after ctx is done).
 func (d *detection) wait() { <-d.done }
+
+// LeaderCheck is how often a replica looks whether it became, or stopped
+// being, the audit sequencer, and starts or stops detection accordingly.
+const LeaderCheck = 250 * time.Millisecond
+
+// startLeaderDetection runs detection on one replica at a time: the one
+// holding the audit sequencer lease. On taking the lease a replica starts
+// detection afresh (context from the store, log replayed up to the stored
+// offset, then tailed); on losing it, it stops. The offset compare-and-set
+// of SaveAlerts keeps a deposed runner that has not noticed yet from
+// storing a range twice, so alerts are neither duplicated nor skipped.
+func startLeaderDetection(ctx context.Context, log *audit.Log, logger *slog.Logger, start func(context.Context) (*detection, error)) *detection {
+	shell := &detection{shell: true, logger: logger, done: make(chan struct{})}
+	go func() {
+		defer close(shell.done)
+		var cur *detection
+		var stop context.CancelFunc
+		halt := func() {
+			shell.inner.Store(nil)
+			stop()
+			cur.wait()
+			cur = nil
+		}
+		t := time.NewTicker(LeaderCheck)
+		defer t.Stop()
+		for {
+			lead := log.Sequencer().Leader
+			switch {
+			case lead && cur == nil:
+				cctx, cancel := context.WithCancel(ctx)
+				d, err := start(cctx)
+				if err != nil {
+					cancel()
+					logger.Error("custos: detection did not start", slog.String("code", custos.ErrorCode(err)))
+					break
+				}
+				cur, stop = d, cancel
+				shell.inner.Store(d)
+				logger.Info("custos: detection running on this replica (audit sequencer)")
+			case !lead && cur != nil:
+				halt()
+				logger.Info("custos: detection stopped on this replica (no longer the audit sequencer)")
+			}
+			select {
+			case <-ctx.Done():
+				if cur != nil {
+					halt()
+				}
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return shell
+}
+
+// scaleStatus is what /healthz and /metrics say about this replica's part
+// in a shared deployment: its sequencer role, the sequencer backlog, and
+// how far detection (wherever it runs) is behind the log.
+type scaleStatus struct {
+	log    *audit.Log
+	audit  *sqlstore.AuditStore
+	alerts *sqlstore.AlertStore
+}
+
+type scaleReport struct {
+	Role      string `json:"role"` // leader or follower
+	Term      uint64 `json:"term,omitempty"`
+	Backlog   uint64 `json:"backlog"`          // entries committed, not yet integrated
+	Size      uint64 `json:"size"`             // integrated entries
+	Detection uint64 `json:"detection_offset"` // next index detection stores alerts for
+	Lag       uint64 `json:"detection_lag"`    // Size - Detection
+}
+
+func (s *scaleStatus) report(ctx context.Context) (scaleReport, error) {
+	st := s.log.Sequencer()
+	r := scaleReport{Role: "follower", Term: st.Term}
+	if st.Leader {
+		r.Role = "leader"
+	}
+	var err error
+	if r.Backlog, err = s.log.Backlog(ctx); err != nil {
+		return r, err
+	}
+	tr, err := s.audit.AuditTree(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.Size = tr.Size
+	if r.Detection, err = s.alerts.DetectOffset(ctx, detect.DefaultConsumer); err != nil {
+		return r, err
+	}
+	if r.Size > r.Detection {
+		r.Lag = r.Size - r.Detection
+	}
+	return r, nil
+}
+
+// health is the /healthz check of the sequencer and detection.
+func (s *scaleStatus) health(ctx context.Context) (any, error) {
+	r, err := s.report(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// register adds gauges for the same to reg. Each scrape reads the store,
+// bounded by a short timeout.
+func (s *scaleStatus) register(reg prometheus.Registerer) {
+	read := func(f func(scaleReport) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			r, err := s.report(ctx)
+			if err != nil {
+				return -1
+			}
+			return f(r)
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_audit_sequencer_leader",
+			Help: "1 if this replica holds the audit sequencer lease, else 0."},
+			func() float64 {
+				if s.log.Sequencer().Leader {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_audit_sequencer_term",
+			Help: "Audit sequencer lease term held by this replica (0 when a follower)."},
+			func() float64 { return float64(s.log.Sequencer().Term) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_audit_pending_entries",
+			Help: "Audit entries committed by replicas and not yet integrated into the tree (-1: store unreadable)."},
+			read(func(r scaleReport) float64 { return float64(r.Backlog) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_detect_offset",
+			Help: "Next audit index detection stores alerts for (-1: store unreadable)."},
+			read(func(r scaleReport) float64 { return float64(r.Detection) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_detect_lag_entries",
+			Help: "Integrated audit entries detection has not yet processed (-1: store unreadable)."},
+			read(func(r scaleReport) float64 { return float64(r.Lag) })),
+	)
+}

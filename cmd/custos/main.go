@@ -4,6 +4,7 @@
 //	custos token   --data DIR (--employee ID | --service NAME) [--ttl 8h]
 //	custos keys rotate --data DIR [--db postgres://…]
 //	custos verify  --log URL --key FILE [--token T] [--checkpoint FILE]
+//	custos verify  --bundle FILE [--key FILE]
 //	custos honey plant --data DIR [--db postgres://…]
 //	custos demo    [--listen ADDR] [--speed N]
 //	custos eval    [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
@@ -34,6 +35,7 @@ import (
 	"github.com/custos/custos/audit"
 	"github.com/custos/custos/auth"
 	"github.com/custos/custos/eval"
+	"github.com/custos/custos/evidence"
 	custoshttp "github.com/custos/custos/http"
 	"github.com/custos/custos/policies"
 	"github.com/custos/custos/policy"
@@ -140,6 +142,9 @@ type Config struct {
 	KeyFile        string // verify: audit verifier key file (audit.pub)
 	Token          string // verify: bearer token
 	CheckpointFile string // verify: saved checkpoint, read and then replaced
+	Bundle         string // verify: evidence bundle file, checked offline
+
+	Bench benchFlags // bench: the load generator's flags (bench.go)
 }
 
 // Validate checks that the command has what it needs.
@@ -220,7 +225,15 @@ func (c *Config) Validate() error {
 		if c.PolicyDir == "" {
 			return bad("%s needs a policy directory", c.Command)
 		}
+	case "bench":
+		// Checked as its files load (bench.go).
 	case "verify":
+		if c.Bundle != "" {
+			if c.LogURL != "" || c.CheckpointFile != "" {
+				return bad("verify takes --bundle FILE [--key FILE], or --log URL --key FILE; not both")
+			}
+			break
+		}
 		if c.LogURL == "" || c.KeyFile == "" {
 			return bad("verify needs --log URL and --key FILE")
 		}
@@ -276,11 +289,13 @@ const usage = `usage:
   custos token --data DIR (--employee ID | --service NAME) [--ttl 8h]
   custos keys rotate --data DIR [--db postgres://…]
   custos verify --log URL --key FILE [--token T] [--checkpoint FILE]
+  custos verify --bundle FILE [--key audit.pub]   check an evidence bundle offline
   custos honey plant --data DIR [--db …] [--per-seller N]   plant honeytoken customers
   custos demo [--listen ADDR] [--speed 3600]   a synthetic company with a planted insider
   custos eval [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
   custos policy test DIR    run DIR/tests/*.yaml against the pack in DIR
   custos policy check DIR   parse and validate the pack in DIR
+  custos bench --target URL[,URL…] --requests FILE (--data DIR | --tokens FILE) [--rate N] [--duration D] [--acks FILE]
 
 environment:
   CUSTOS_MASTER_KEY  master keyring "id:base64key[,id:base64key]" (instead of DIR/master.keys)
@@ -318,6 +333,9 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 			return custos.Errorf(custos.EINVALID, `unknown policy command: want "policy test DIR" or "policy check DIR"`)
 		}
 		c.Command, args = "policy "+args[0], args[1:]
+	}
+	if c.Command == "bench" {
+		return m.parseBench(c, args)
 	}
 	fs := flag.NewFlagSet("custos "+c.Command, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
@@ -391,6 +409,7 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		fs.StringVar(&c.KeyFile, "key", "", "audit verifier key file (audit.pub)")
 		fs.StringVar(&c.Token, "token", m.Getenv(EnvToken), "bearer token (service, or security_investigator/auditor)")
 		fs.StringVar(&c.CheckpointFile, "checkpoint", "", "saved checkpoint: checked for consistency, then replaced")
+		fs.StringVar(&c.Bundle, "bundle", "", "evidence bundle file to check offline (with --key: against the log's real key)")
 		common()
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(m.Stderr, usage)
@@ -459,6 +478,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.policyTest()
 	case "policy check":
 		return m.policyCheck()
+	case "bench":
+		return m.bench(ctx)
 	}
 	return custos.Errorf(custos.EINVALID, "unknown command %q", m.Config.Command)
 }
@@ -542,11 +563,15 @@ func (m *Main) serve(ctx context.Context) error {
 	if m.Issuer, err = auth.LoadOrCreateIssuer(c.Data); err != nil {
 		return err
 	}
-	signer, _, err := audit.LoadOrCreateKeys(c.Data, c.Origin)
+	signer, verifierKey, err := audit.LoadOrCreateKeys(c.Data, c.Origin)
 	if err != nil {
 		return err
 	}
-	if m.AuditLog, err = audit.Open(ctx, &sqlstore.AuditStore{DB: db}, signer, audit.Options{Origin: c.Origin, Logger: m.Logger, Now: m.now}); err != nil {
+	// Every replica appends; the one holding the store's lease integrates
+	// (docs/scale-out.md). SQLite has one process: it takes the lease.
+	auditStore := &sqlstore.AuditStore{DB: db}
+	if m.AuditLog, err = audit.Open(ctx, auditStore, signer, audit.Options{Origin: c.Origin, Logger: m.Logger, Now: m.now,
+		Sequencer: auditStore, Sole: c.DB == ""}); err != nil {
 		return err
 	}
 	revealSvc, watcher, err := m.decisionPath(ctx, db)
@@ -554,7 +579,14 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	bg, stopDetect := context.WithCancel(context.Background())
-	m.detection, err = startDetection(bg, db, m.Logger, m.now, m.OnAlert)
+	if c.DB != "" {
+		// Replicas: detection runs on the audit sequencer only.
+		m.detection = startLeaderDetection(bg, m.AuditLog, m.Logger, func(ctx context.Context) (*detection, error) {
+			return startDetection(ctx, db, m.Logger, m.now, m.OnAlert)
+		})
+	} else {
+		m.detection, err = startDetection(bg, db, m.Logger, m.now, m.OnAlert)
+	}
 	if err != nil {
 		stopDetect()
 		return err
@@ -562,6 +594,8 @@ func (m *Main) serve(ctx context.Context) error {
 	m.stopDetect = stopDetect
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	scale := &scaleStatus{log: m.AuditLog, audit: auditStore, alerts: sqlstore.NewAlertStore(db)}
+	scale.register(reg)
 	log := m.AuditLog
 	m.HTTPServer, err = custoshttp.New(custoshttp.Config{
 		Store:  sqlstore.NewEntityStore(db),
@@ -582,6 +616,7 @@ func (m *Main) serve(ctx context.Context) error {
 			{Name: "policy", Check: func(ctx context.Context) (any, error) {
 				return policyHealth(watcher)
 			}},
+			{Name: "sequencer", Check: scale.health},
 		},
 		Reveal:   revealSvc,
 		Alerts:   sqlstore.NewAlertStore(db),
@@ -590,6 +625,10 @@ func (m *Main) serve(ctx context.Context) error {
 		Logger:   m.Logger,
 		Now:      m.now,
 		Limits:   custoshttp.Limits{IngestBytes: c.IngestBytes},
+
+		// The console: its activity projection and the log's key.
+		Activity:    sqlstore.NewActivityStore(db),
+		VerifierKey: verifierKey,
 	})
 	if err != nil {
 		return err
@@ -840,6 +879,9 @@ func (m *Main) rotate(ctx context.Context) error {
 
 func (m *Main) verify(ctx context.Context) error {
 	c := &m.Config
+	if c.Bundle != "" {
+		return m.verifyBundle()
+	}
 	key, err := os.ReadFile(c.KeyFile)
 	if err != nil {
 		return fmt.Errorf("verifier key: %w", err)
@@ -861,6 +903,33 @@ func (m *Main) verify(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(m.Stdout, "ok: %d entries verified, tree size %d\n", res.Entries, res.Size)
+	return nil
+}
+
+// verifyBundle checks an evidence bundle offline. Without --key it can only
+// say the file is self-consistent, and says so.
+func (m *Main) verifyBundle() error {
+	c := &m.Config
+	data, err := os.ReadFile(c.Bundle)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	var key []byte
+	if c.KeyFile != "" {
+		if key, err = os.ReadFile(c.KeyFile); err != nil {
+			return fmt.Errorf("verifier key: %w", err)
+		}
+	}
+	rep, err := evidence.VerifyWithKey(data, string(key))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "ok: alert %s (%s, employee %s): %d evidence entries included in %s at tree size %d; exported by %s at %s\n",
+		rep.Alert.ID, rep.Alert.Detector, rep.Alert.Employee, rep.Entries, rep.Origin, rep.TreeSize,
+		rep.ExportedBy, rep.ExportedAt.UTC().Format(time.RFC3339))
+	if !rep.TrustedKeyUsed {
+		fmt.Fprintln(m.Stdout, "note: checked with the key inside the bundle only, which proves the file is self-consistent; pass --key audit.pub (obtained from the log operator) to tie it to the real log")
+	}
 	return nil
 }
 
