@@ -136,8 +136,8 @@ func (e *Engine) threshold(med, mad, minDelta float64) float64 {
 
 var dailyText = [nDaily]string{
 	dCustomers:   "distinct customers asked for",
-	dUnexplained: "customers asked for without a customer-opened case or approval",
-	dNegative:    "customers asked for without a customer-opened case or approval who left a negative review",
+	dUnexplained: "customers asked for that no case of theirs links",
+	dNegative:    "customers asked for that no case of theirs links who left a negative review",
 	dDenied:      "customers whose reveal was denied",
 }
 
@@ -150,21 +150,20 @@ func (e *Engine) detectBaseline(st *empState, ev *event) {
 	if g == nil && !haveSelf {
 		return
 	}
-	for f := range nDaily {
+	// Volume alone is no finding (a backlog makes busy days): only the
+	// features about how reveals were explained, and only when they are
+	// most of the day's work.
+	for f := dUnexplained; f < nDaily; f++ {
 		x := st.today[f]
-		if x <= st.emitted[f] {
+		if x <= st.emitted[f] || x < cfg.MinShare*st.today[dCustomers] {
 			continue
-		}
-		minDelta := cfg.MinDelta
-		if f == dCustomers {
-			minDelta *= cfg.VolumeFactor
 		}
 		thr := math.Inf(-1)
 		if haveSelf {
-			thr = e.threshold(st.selfMed[f], st.selfMAD[f], minDelta)
+			thr = e.threshold(st.selfMed[f], st.selfMAD[f], cfg.MinDelta)
 		}
 		if g != nil {
-			thr = math.Max(thr, e.threshold(g.med[f], g.mad[f], minDelta))
+			thr = math.Max(thr, e.threshold(g.med[f], g.mad[f], cfg.MinDelta))
 		}
 		if x < thr {
 			continue
@@ -179,13 +178,6 @@ func (e *Engine) detectBaseline(st *empState, ev *event) {
 		sev := custos.SeverityMedium
 		if x >= 2*thr {
 			sev = custos.SeverityHigh
-		}
-		if f == dCustomers {
-			// Volume alone is weak evidence: busy days happen.
-			sev = custos.SeverityLow
-			if x >= 2*thr {
-				sev = custos.SeverityMedium
-			}
 		}
 		dayStart := e.day * dayNanos
 		e.raise(st, hit{

@@ -2,32 +2,42 @@ package detect
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/custos/custos"
+	"github.com/custos/custos/rules"
 )
 
 // Defaults of Config. Every zero field of Config takes its default.
 const (
-	DefaultHalfLife       = 7 * 24 * time.Hour
-	DefaultRiskMedium     = 15.0
-	DefaultRiskHigh       = 40.0
-	DefaultRiskCritical   = 90.0
-	DefaultRefireAfter    = 24 * time.Hour
-	DefaultReviewLookback = 180 * 24 * time.Hour
-	DefaultMaxEvidence    = 64
-	DefaultShiftGrace     = time.Hour
-	DefaultHoursHistory   = 200  // reveals before usual hours are learned
-	DefaultOffHoursShare  = 0.01 // an hour (with its neighbours) this rare is off-hours
+	DefaultHalfLife         = 7 * 24 * time.Hour
+	DefaultRiskMedium       = 15.0
+	DefaultRiskHigh         = 40.0
+	DefaultRiskCritical     = 90.0
+	DefaultRefireAfter      = 24 * time.Hour
+	DefaultReviewLookback   = 180 * 24 * time.Hour
+	DefaultPurchaseLookback = 90 * 24 * time.Hour
+	DefaultMaxEvidence      = 64
+	DefaultShiftGrace       = time.Hour
+	DefaultHoursHistory     = 200  // reveals before usual hours are learned
+	DefaultOffHoursShare    = 0.01 // an hour (with its neighbours) this rare is off-hours
+	DefaultMinSample        = 200  // strong reveals before their statistics count
 
-	DefaultConcentrationWindow   = 14 * 24 * time.Hour
-	DefaultConcentrationMinCount = 3
-	DefaultConcentrationMinShare = 0.5
-	DefaultConcentrationLift     = 3.0
+	DefaultConcentrationWindow    = 14 * 24 * time.Hour
+	DefaultConcentrationMinCount  = 3
+	DefaultConcentrationMinBuyers = 5
+	DefaultConcentrationMinShare  = 0.5
+	DefaultConcentrationLift      = 3.0
+	DefaultConcentrationBurst     = 2
+	DefaultConcentrationBurstWin  = 2 * time.Hour
+	DefaultConcentrationAlpha     = 1e-4
 
-	DefaultFabricatedWindow   = 14 * 24 * time.Hour
-	DefaultFabricatedMinCount = 3
-	DefaultFabricatedMinShare = 0.5
+	DefaultFabricatedWindow    = 14 * 24 * time.Hour
+	DefaultFabricatedMinCount  = 3
+	DefaultFabricatedMinBuyers = 5
+	DefaultFabricatedMinShare  = 0.5
+	DefaultFabricatedCaseCount = 2
 
 	DefaultCollusionWindow         = 7 * 24 * time.Hour
 	DefaultCollusionMinEmployees   = 3
@@ -36,18 +46,18 @@ const (
 	DefaultCollusionMinCustomers   = 6
 	DefaultCollusionLift           = 4.0
 
-	DefaultBaselineHistoryDays  = 28
-	DefaultBaselineMinDays      = 5
-	DefaultBaselinePeerDays     = 7
-	DefaultBaselineMinPeers     = 20 // member-days in a peer group's sample
-	DefaultBaselineZ            = 6.0
-	DefaultBaselineMADFloor     = 1.0
-	DefaultBaselineMinDelta     = 10.0
-	DefaultBaselineVolumeFactor = 2.0 // the volume feature needs this many times the others' delta
+	DefaultBaselineHistoryDays = 28
+	DefaultBaselineMinDays     = 5
+	DefaultBaselinePeerDays    = 7
+	DefaultBaselineMinPeers    = 20 // member-days in a peer group's sample
+	DefaultBaselineZ           = 6.0
+	DefaultBaselineMADFloor    = 1.0
+	DefaultBaselineMinDelta    = 10.0
+	DefaultBaselineMinShare    = 0.5 // of the day's customers
 
 	DefaultCompetitorWindow          = 7 * 24 * time.Hour
-	DefaultCompetitorMinCompetitor   = 3
-	DefaultCompetitorMinOtherSellers = 5
+	DefaultCompetitorMinCompetitor   = 2
+	DefaultCompetitorMinOtherSellers = 4
 	DefaultCompetitorMinDenied       = 3
 )
 
@@ -55,11 +65,12 @@ const (
 // alerts.
 var DefaultWeights = [4]float64{5, 25, 60, 120}
 
-// Config tunes the engine. The zero Config is the default one, without
-// rules.
+// Config tunes the engine. The zero Config is the default one, with the
+// default rules.
 type Config struct {
 	// Rules are the threshold rules (CEL) evaluated over each employee's
-	// features; see LoadRules.
+	// features; see LoadRules. Nil means DefaultRules(); an empty
+	// &RuleSet{} means none.
 	Rules *RuleSet
 
 	// HalfLife is the half-life of an employee's risk score.
@@ -78,6 +89,9 @@ type Config struct {
 	// ReviewLookback is how far back a review makes a customer a reviewer
 	// of a seller.
 	ReviewLookback time.Duration
+	// PurchaseLookback is how far back an order makes a customer a buyer
+	// of a seller.
+	PurchaseLookback time.Duration
 	// MaxEvidence caps the audit indices kept on one alert.
 	MaxEvidence int
 	// TrustedRoles may explain reveals for a seller with a case they opened
@@ -91,6 +105,10 @@ type Config struct {
 	// neighbours) holds less than OffHoursShare of them is off-hours.
 	HoursHistory  int
 	OffHoursShare float64
+	// MinSample is how many strongly explained reveals (everyone's, over a
+	// detector's window) the engine needs before it trusts their share of
+	// a seller's negative reviewers as what case work looks like.
+	MinSample int
 
 	Concentration ConcentrationConfig
 	Fabricated    FabricatedConfig
@@ -108,22 +126,37 @@ type Config struct {
 // a strong explanation, for customers most of whom left a negative review
 // of one seller.
 type ConcentrationConfig struct {
-	Window   time.Duration
-	MinCount int     // unexplained negative reviewers of one seller
-	MinShare float64 // of the employee's unexplained customers in the window
+	Window    time.Duration
+	MinCount  int     // unexplained negative reviewers of one seller
+	MinBuyers int     // or unexplained buyers of one seller
+	MinShare  float64 // of the employee's unexplained customers in the window
 	// Lift: the share must also be Lift times the seller's share among
 	// the customers the employee's own cases explain, and among all
 	// customers.
 	Lift float64
+	// BurstCount customers within BurstWindow are enough when no case of
+	// the employee links any of them (the shares are then taken among the
+	// customers asked for so in the burst window).
+	BurstCount  int
+	BurstWindow time.Duration
+	// Alpha: when the customers counted include some a case the employee
+	// opened for themselves links, the count must also be this
+	// improbable (binomial tail) for customers drawn like case work.
+	// Fabricated cases use it too.
+	Alpha float64
 }
 
 // FabricatedConfig tunes fabricated cases: reveals under cases the employee
 // opened and assigned to themselves, whose customers' common factor is a
 // negative review of one seller.
 type FabricatedConfig struct {
-	Window   time.Duration
-	MinCount int
-	MinShare float64
+	Window    time.Duration
+	MinCount  int // negative reviewers of one seller
+	MinBuyers int // or buyers of one seller
+	MinShare  float64
+	// CaseCount negative reviewers of one seller linked by one
+	// self-opened case are enough on their own.
+	CaseCount int
 }
 
 // CollusionConfig tunes cross-employee convergence on one seller's negative
@@ -150,9 +183,10 @@ type BaselineConfig struct {
 	Z           float64
 	MADFloor    float64
 	MinDelta    float64
-	// VolumeFactor multiplies MinDelta for the plain volume feature
-	// (customers): busy days are normal.
-	VolumeFactor float64
+	// MinShare: the day's value must also be at least this share of the
+	// customers the employee asked for that day (a busy day has more of
+	// everything).
+	MinShare float64
 }
 
 // CompetitorConfig tunes competitor sales look-ups.
@@ -188,6 +222,7 @@ func (c Config) withDefaults() Config {
 	}
 	setD(&c.RefireAfter, DefaultRefireAfter)
 	setD(&c.ReviewLookback, DefaultReviewLookback)
+	setD(&c.PurchaseLookback, DefaultPurchaseLookback)
 	setI(&c.MaxEvidence, DefaultMaxEvidence)
 	if c.TrustedRoles == nil {
 		c.TrustedRoles = []custos.Role{custos.RoleFraudInvestigator, custos.RoleSecurityInvestigator}
@@ -195,15 +230,22 @@ func (c Config) withDefaults() Config {
 	setD(&c.ShiftGrace, DefaultShiftGrace)
 	setI(&c.HoursHistory, DefaultHoursHistory)
 	setF(&c.OffHoursShare, DefaultOffHoursShare)
+	setI(&c.MinSample, DefaultMinSample)
 
 	setD(&c.Concentration.Window, DefaultConcentrationWindow)
 	setI(&c.Concentration.MinCount, DefaultConcentrationMinCount)
+	setI(&c.Concentration.MinBuyers, DefaultConcentrationMinBuyers)
 	setF(&c.Concentration.MinShare, DefaultConcentrationMinShare)
 	setF(&c.Concentration.Lift, DefaultConcentrationLift)
+	setI(&c.Concentration.BurstCount, DefaultConcentrationBurst)
+	setD(&c.Concentration.BurstWindow, DefaultConcentrationBurstWin)
+	setF(&c.Concentration.Alpha, DefaultConcentrationAlpha)
 
 	setD(&c.Fabricated.Window, DefaultFabricatedWindow)
 	setI(&c.Fabricated.MinCount, DefaultFabricatedMinCount)
+	setI(&c.Fabricated.MinBuyers, DefaultFabricatedMinBuyers)
 	setF(&c.Fabricated.MinShare, DefaultFabricatedMinShare)
+	setI(&c.Fabricated.CaseCount, DefaultFabricatedCaseCount)
 
 	setD(&c.Collusion.Window, DefaultCollusionWindow)
 	setI(&c.Collusion.MinEmployees, DefaultCollusionMinEmployees)
@@ -219,7 +261,7 @@ func (c Config) withDefaults() Config {
 	setF(&c.Baseline.Z, DefaultBaselineZ)
 	setF(&c.Baseline.MADFloor, DefaultBaselineMADFloor)
 	setF(&c.Baseline.MinDelta, DefaultBaselineMinDelta)
-	setF(&c.Baseline.VolumeFactor, DefaultBaselineVolumeFactor)
+	setF(&c.Baseline.MinShare, DefaultBaselineMinShare)
 
 	setD(&c.Competitor.Window, DefaultCompetitorWindow)
 	setI(&c.Competitor.MinCompetitor, DefaultCompetitorMinCompetitor)
@@ -229,5 +271,27 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Rules == nil {
+		c.Rules = DefaultRules()
+	}
 	return c
+}
+
+var (
+	builtinOnce  sync.Once
+	builtinRules *RuleSet
+)
+
+// DefaultRules returns the rules shipped in rules/default.yaml, compiled
+// once. They are embedded in the binary and checked by this package's
+// tests, so a failure to compile them is a build defect: it panics.
+func DefaultRules() *RuleSet {
+	builtinOnce.Do(func() {
+		rs, err := ParseRules(rules.Default, "default.yaml")
+		if err != nil {
+			panic("detect: the embedded default rules do not compile: " + err.Error())
+		}
+		builtinRules = rs
+	})
+	return builtinRules
 }

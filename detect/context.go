@@ -105,6 +105,19 @@ type Context interface {
 	NegativeReviewers(seller string) int
 	// Customers returns how many customers are known; 0 if not known.
 	Customers() int
+	// CasesOf returns the ids of the cases that link customer (directly or
+	// through an order), in the order they were first seen.
+	CasesOf(customer string) []string
+	// Purchases returns the customer's orders, oldest first.
+	Purchases(customer string) []Purchase
+	// Buyers returns how many distinct customers ordered from seller.
+	Buyers(seller string) int
+}
+
+// Purchase is one order as detection needs it: who sold it, when.
+type Purchase struct {
+	Seller string
+	At     time.Time
 }
 
 // Record is one business event: exactly one of its pointer or string
@@ -118,8 +131,9 @@ type Record struct {
 	Order    *custos.Order
 	Seller   *custos.Seller
 	Shift    *EmployeeShift
-	Customer string // a customer id, counted for base rates
-	Honey    string // a customer id marked as honeytoken
+	Customer string          // a customer id, counted for base rates
+	Honey    string          // a customer id marked as honeytoken
+	Message  *custos.Message // a seller's message to a customer (correlation)
 }
 
 // EmployeeShift sets one employee's shift.
@@ -149,6 +163,9 @@ type Index struct {
 	shifts    map[string]Shift
 	negative  map[string]int
 	customers map[string]struct{}
+	byCust    map[string][]string   // customer → cases linking them
+	bought    map[string][]Purchase // customer → orders, oldest first
+	buyers    map[string]int        // seller → distinct customers
 }
 
 type orderRef struct{ customer, seller string }
@@ -171,6 +188,9 @@ func NewIndex() *Index {
 		shifts:    map[string]Shift{},
 		negative:  map[string]int{},
 		customers: map[string]struct{}{},
+		byCust:    map[string][]string{},
+		bought:    map[string][]Purchase{},
+		buyers:    map[string]int{},
 	}
 }
 
@@ -210,9 +230,7 @@ func (x *Index) Apply(r Record) {
 	case r.Review != nil:
 		x.applyReview(r.Review)
 	case r.Order != nil:
-		o := r.Order
-		x.orders[o.ID] = orderRef{customer: o.Customer, seller: o.Seller}
-		x.customers[o.Customer] = struct{}{}
+		x.applyOrder(r.Order)
 	case r.Seller != nil:
 		x.applySeller(r.Seller)
 	case r.Shift != nil:
@@ -241,6 +259,24 @@ func (x *Index) applyEmployee(e *custos.Employee, at time.Time) {
 	x.employees[e.ID] = info
 }
 
+func (x *Index) applyOrder(o *custos.Order) {
+	if old, ok := x.orders[o.ID]; ok && old.customer == o.Customer && old.seller == o.Seller {
+		return // an upsert that changes nothing detection reads
+	}
+	x.orders[o.ID] = orderRef{customer: o.Customer, seller: o.Seller}
+	x.customers[o.Customer] = struct{}{}
+	list := x.bought[o.Customer]
+	if !slices.ContainsFunc(list, func(p Purchase) bool { return p.Seller == o.Seller }) {
+		x.buyers[o.Seller]++
+	}
+	p := Purchase{Seller: o.Seller, At: o.PlacedAt}
+	i := len(list)
+	for i > 0 && list[i-1].At.After(p.At) {
+		i--
+	}
+	x.bought[o.Customer] = slices.Insert(list, i, p)
+}
+
 func (x *Index) applyCase(c *custos.Case) {
 	ci := &CaseInfo{ID: c.ID, Assignee: c.Assignee, OpenedBy: c.OpenedBy, Status: c.Status,
 		OpenedAt: c.OpenedAt, ClosedAt: c.ClosedAt}
@@ -260,7 +296,16 @@ func (x *Index) applyCase(c *custos.Case) {
 		slices.Sort(ci.Sellers)
 		ci.Sellers = slices.Compact(ci.Sellers)
 	}
+	old := x.cases[c.ID]
 	x.cases[c.ID] = ci
+	if old != nil && slices.Equal(old.Customers, ci.Customers) {
+		return // an update (closed, reassigned): the links are known
+	}
+	for _, cu := range ci.Customers {
+		if l := x.byCust[cu]; !slices.Contains(l, c.ID) {
+			x.byCust[cu] = append(l, c.ID)
+		}
+	}
 }
 
 func (x *Index) applyReview(r *custos.Review) {
@@ -318,3 +363,6 @@ func (x *Index) IsHoney(customer string) bool             { _, ok := x.honey[cus
 func (x *Index) Shift(employee string) (Shift, bool)      { s, ok := x.shifts[employee]; return s, ok }
 func (x *Index) NegativeReviewers(seller string) int      { return x.negative[seller] }
 func (x *Index) Customers() int                           { return len(x.customers) }
+func (x *Index) CasesOf(customer string) []string         { return x.byCust[customer] }
+func (x *Index) Purchases(customer string) []Purchase     { return x.bought[customer] }
+func (x *Index) Buyers(seller string) int                 { return x.buyers[seller] }

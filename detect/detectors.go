@@ -23,19 +23,30 @@ const (
 	DetectorCompetitor    = "competitor_sales"
 )
 
-// custSet is a set of customers an employee asked for within a window,
-// each counted for the sellers they reviewed negatively.
+// Relations between a customer and a seller that the seller-based
+// detectors count. A harvester's list is one seller's unhappy reviewers,
+// or its buyers: what the customers asked for have in common.
+const (
+	relNeg   = iota // reviewed the seller at most NegativeRating within ReviewLookback
+	relBuyer        // ordered from the seller within PurchaseLookback
+	nRels
+)
+
+// custSet is a set of customers an employee asked for (or a case of theirs
+// linked) within a window, each counted for the sellers they relate to.
 type custSet struct {
-	cust    map[string]*custEntry
-	fifo    []keyTime
-	head    int
-	sellers map[string]*sellerCount
+	cust   map[string]*custEntry
+	fifo   []keyTime
+	head   int
+	counts [nRels]map[string]*sellerCount
 }
 
 type custEntry struct {
 	first, last int64
 	idx         []uint64
-	neg         []string // sellers this customer counts for
+	rel         [nRels][]string // sellers this customer counts for
+	asked       bool            // a reveal or approval request, not only a case record, named them
+	unlinked    bool            // asked for with no case of theirs linking them
 	disclosed   bool
 	plain       bool
 	caseID      string
@@ -48,33 +59,43 @@ type sellerCount struct {
 
 const maxIdxPerCustomer = 8
 
-// add records ev's customer; counted lists the sellers a new customer
-// counts for. It returns the entry and whether it is new.
-func (s *custSet) add(ev *event, counted []string) (*custEntry, bool) {
+// add records ev's customer, counted for the sellers in ev.rel when new.
+// It returns whether the customer is new.
+func (s *custSet) add(ev *event) bool {
 	if s.cust == nil {
-		s.cust, s.sellers = map[string]*custEntry{}, map[string]*sellerCount{}
+		s.cust = map[string]*custEntry{}
+		for r := range s.counts {
+			s.counts[r] = map[string]*sellerCount{}
+		}
 	}
 	c, ok := s.cust[ev.cust]
 	if !ok {
-		c = &custEntry{first: ev.t, neg: slices.Clone(counted), caseID: ev.caseID}
+		c = &custEntry{first: ev.t, caseID: ev.caseID}
 		s.cust[ev.cust] = c
-		for _, sel := range c.neg {
-			sc := s.sellers[sel]
-			if sc == nil {
-				sc = &sellerCount{}
-				s.sellers[sel] = sc
+		for r := range nRels {
+			c.rel[r] = slices.Clone(ev.rel[r])
+			for _, sel := range c.rel[r] {
+				sc := s.counts[r][sel]
+				if sc == nil {
+					sc = &sellerCount{}
+					s.counts[r][sel] = sc
+				}
+				sc.n++
 			}
-			sc.n++
 		}
 	}
 	c.last = ev.t
-	if len(c.idx) < maxIdxPerCustomer {
-		c.idx = append(c.idx, ev.idx)
+	if ev.entry != nil {
+		c.asked = true
+		c.unlinked = c.unlinked || ev.unlinked
+		if len(c.idx) < maxIdxPerCustomer {
+			c.idx = append(c.idx, ev.idx)
+		}
+		c.disclosed = c.disclosed || !ev.withheld
+		c.plain = c.plain || ev.plain
 	}
-	c.disclosed = c.disclosed || !ev.withheld
-	c.plain = c.plain || ev.plain
 	s.fifo = append(s.fifo, keyTime{ev.cust, ev.t})
-	return c, !ok
+	return !ok
 }
 
 // drop takes a customer out, returning its entry (nil if absent).
@@ -84,11 +105,12 @@ func (s *custSet) drop(cust string) *custEntry {
 		return nil
 	}
 	delete(s.cust, cust)
-	for _, sel := range c.neg {
-		if sc := s.sellers[sel]; sc != nil {
-			sc.n--
-			if sc.n <= 0 {
-				delete(s.sellers, sel)
+	for r := range nRels {
+		for _, sel := range c.rel[r] {
+			if sc := s.counts[r][sel]; sc != nil {
+				if sc.n--; sc.n <= 0 {
+					delete(s.counts[r], sel)
+				}
 			}
 		}
 	}
@@ -110,92 +132,170 @@ func (s *custSet) expire(now, span int64) {
 	}
 }
 
-func (s *custSet) count(seller string) int {
-	if sc := s.sellers[seller]; sc != nil {
+func (s *custSet) count(r int, seller string) int {
+	if sc := s.counts[r][seller]; sc != nil {
 		return sc.n
 	}
 	return 0
 }
 
-// of returns the customers counted for seller, with their evidence, the
-// span of their times and how many were disclosed (in plaintext).
-func (s *custSet) of(seller string) (idx []uint64, first, last int64, disclosed, plain int, cases []string) {
-	first = math.MaxInt64
+// inCase counts the customers case links in the set: those counted for
+// seller under r, and all of them.
+func (s *custSet) inCase(r int, seller, caseID string) (n, m int) {
+	if caseID == "" {
+		return 0, 0
+	}
 	for _, c := range s.cust {
-		if !slices.Contains(c.neg, seller) {
+		if c.caseID != caseID {
 			continue
 		}
-		idx = append(idx, c.idx...)
-		first, last = min(first, c.first), max(last, c.last)
-		if c.disclosed {
-			disclosed++
-		}
-		if c.plain {
-			plain++
-		}
-		if c.caseID != "" && !slices.Contains(cases, c.caseID) {
-			cases = append(cases, c.caseID)
+		m++
+		if slices.Contains(c.rel[r], seller) {
+			n++
 		}
 	}
-	slices.Sort(idx)
-	slices.Sort(cases)
-	return idx, first, last, disclosed, plain, cases
+	return n, m
 }
 
-// concState is seller concentration's state for one employee.
+// unlinked counts the customers last asked for at or after since with no
+// case of theirs linking them: those counted for seller under r, and all
+// of them.
+func (s *custSet) unlinked(r int, seller string, since int64) (n, m int) {
+	for _, c := range s.cust {
+		if !c.unlinked || c.last < since {
+			continue
+		}
+		m++
+		if slices.Contains(c.rel[r], seller) {
+			n++
+		}
+	}
+	return n, m
+}
+
+// group summarises the customers counted for one seller.
+type group struct {
+	idx         []uint64
+	first, last int64
+	asked       int // named by a request (not only linked by a case record)
+	disclosed   int
+	plain       int
+	cases       []string
+}
+
+// of returns the customers counted for seller under r, with their
+// evidence.
+func (s *custSet) of(r int, seller string) group {
+	g := group{first: math.MaxInt64}
+	for _, c := range s.cust {
+		if !slices.Contains(c.rel[r], seller) {
+			continue
+		}
+		g.idx = append(g.idx, c.idx...)
+		g.first, g.last = min(g.first, c.first), max(g.last, c.last)
+		if c.asked {
+			g.asked++
+		}
+		if c.disclosed {
+			g.disclosed++
+		}
+		if c.plain {
+			g.plain++
+		}
+		if c.caseID != "" && !slices.Contains(g.cases, c.caseID) {
+			g.cases = append(g.cases, c.caseID)
+		}
+	}
+	slices.Sort(g.idx)
+	slices.Sort(g.cases)
+	return g
+}
+
+// relStats counts strongly explained reveals by day, in all and per
+// seller under each relation.
+type relStats struct {
+	total dayRing
+	rel   [nRels]map[string]*dayRing
+}
+
+func (s *relStats) add(day int64, rel *[nRels][]string) {
+	s.total.add(day, 1)
+	for r := range nRels {
+		for _, sel := range rel[r] {
+			if s.rel[r] == nil {
+				s.rel[r] = map[string]*dayRing{}
+			}
+			d := s.rel[r][sel]
+			if d == nil {
+				d = &dayRing{}
+				s.rel[r][sel] = d
+			}
+			d.add(day, 1)
+		}
+	}
+}
+
+// share is the share of the reveals over the days (today-span, today]
+// whose customer relates to seller under r, and the number of reveals.
+func (s *relStats) share(r int, seller string, today, span int64) (float64, int) {
+	days := max(1, span/dayNanos)
+	total := s.total.sum(today, days)
+	if total == 0 {
+		return 0, 0
+	}
+	d := s.rel[r][seller]
+	if d == nil {
+		return 0, total
+	}
+	return float64(d.sum(today, days)) / float64(total), total
+}
+
+// concState is seller concentration's state for one employee: the
+// customers asked for without a strong explanation, and what the
+// employee's strongly explained reveals looked like.
 type concState struct {
-	set         custSet
-	strongTotal dayRing
-	strongNeg   map[string]*dayRing
+	set    custSet
+	strong relStats
 }
 
 // fabState is fabricated cases' state for one employee.
 type fabState struct{ set custSet }
 
-// baseRate is the share of all customers who reviewed seller negatively.
-func (e *Engine) baseRate(seller string) float64 {
+// baseRate is the share of all customers who relate to seller under r.
+func (e *Engine) baseRate(r int, seller string) float64 {
 	n := e.ctx.Customers()
 	if n <= 0 {
 		return 0
 	}
-	return float64(e.ctx.NegativeReviewers(seller)) / float64(n)
+	k := e.ctx.NegativeReviewers(seller)
+	if r == relBuyer {
+		k = e.ctx.Buyers(seller)
+	}
+	return float64(k) / float64(n)
 }
 
-// strongShare is the share of the customers the employee's own
-// strongly-explained reveals covered in the window who reviewed seller
-// negatively: what their cases explain.
-func (e *Engine) strongShare(cs *concState, seller string, span int64) (float64, int) {
-	days := max(1, span/dayNanos)
-	total := cs.strongTotal.sum(e.day, days)
-	if total == 0 {
-		return 0, 0
+// expectedShare is the share of customers relating to seller under r one
+// expects among the customers of ordinary work: the larger of their share
+// among all customers and among everyone's strongly explained reveals
+// (once there are MinSample of those). Case work is no random draw of
+// customers — people with a bad experience open cases — so the second is
+// usually the larger.
+func (e *Engine) expectedShare(r int, seller string, span int64) float64 {
+	base := e.baseRate(r, seller)
+	if sh, n := e.strongAll.share(r, seller, e.day, span); n >= e.cfg.MinSample {
+		return max(base, sh)
 	}
-	r := cs.strongNeg[seller]
-	if r == nil {
-		return 0, total
-	}
-	return float64(r.sum(e.day, days)) / float64(total), total
+	return base
 }
 
 // resolve handles a strongly explained reveal: it explains earlier
-// unexplained attempts at the same customer and feeds what the employee's
-// cases explain.
+// unexplained attempts at the same customer and feeds what case work
+// looks like, the employee's and everyone's.
 func (e *Engine) resolve(st *empState, ev *event) {
-	cs := &st.conc
-	cs.strongTotal.add(e.day, 1)
-	for _, sel := range ev.neg {
-		if cs.strongNeg == nil {
-			cs.strongNeg = map[string]*dayRing{}
-		}
-		r := cs.strongNeg[sel]
-		if r == nil {
-			r = &dayRing{}
-			cs.strongNeg[sel] = r
-		}
-		r.add(e.day, 1)
-	}
-	if c := cs.set.drop(ev.cust); c != nil {
-		for _, sel := range c.neg {
+	st.conc.strong.add(e.day, &ev.rel)
+	e.strongAll.add(e.day, &ev.rel)
+	if c := st.conc.set.drop(ev.cust); c != nil {
+		for _, sel := range c.rel[relNeg] {
 			if w := e.collusion[sel]; w != nil {
 				w.remove(st.id, ev.cust)
 			}
@@ -219,123 +319,252 @@ func (e *Engine) detectHoney(st *empState, ev *event) {
 	})
 }
 
+// relPhrase says how the counted customers relate to seller.
+func (e *Engine) relPhrase(r int, seller string) string {
+	if r == relBuyer {
+		return fmt.Sprintf("bought from seller %s in the %s before", seller, fmtDays(int64(e.cfg.PurchaseLookback)))
+	}
+	return fmt.Sprintf("left a ≤%d★ review of seller %s in the %s before", custos.NegativeRating, seller, fmtDays(e.lookback))
+}
+
+// shares returns n/m and what the seller's share is among the customers
+// the employee's own strongly explained reveals covered, and among
+// everyone's case work (expectedShare).
+func (e *Engine) shares(st *empState, r int, seller string, n, m int, span int64) (share, own float64, ownN int, base float64) {
+	share = float64(n) / float64(max(m, 1))
+	own, ownN = st.conc.strong.share(r, seller, e.day, span)
+	base = e.expectedShare(r, seller, span)
+	return share, own, ownN, base
+}
+
+// passes is a seller-based detector's test: n of the m customers relate
+// to the seller; n/m must reach minShare and Lift times the share p that
+// the employee's own strongly explained reveals and everyone's case work
+// predict (or (1+p)/2 when that is less), and n must be improbable
+// (binomial tail ≤ alpha) were the m customers drawn like those (alpha 1
+// skips that test).
+func (e *Engine) passes(st *empState, r int, seller string, n, m int, minShare float64, span int64, alpha float64) bool {
+	share, own, _, base := e.shares(st, r, seller, n, m, span)
+	p := max(own, base)
+	// Lift times what is expected, or, for a seller so big that this is
+	// out of reach (most customers bought from it), half way from there
+	// to all of them.
+	if share < minShare || share < min(e.cfg.Concentration.Lift*p, (1+p)/2) {
+		return false
+	}
+	return alpha >= 1 || binomTail(n, m, p) <= alpha
+}
+
+// binomTail is P(X ≥ n) for X ~ Binomial(m, p).
+func binomTail(n, m int, p float64) float64 {
+	switch {
+	case n <= 0:
+		return 1
+	case n > m || p <= 0:
+		return 0
+	case p >= 1:
+		return 1
+	}
+	lp, lq := math.Log(p), math.Log1p(-p)
+	lg := func(k int) float64 { v, _ := math.Lgamma(float64(k + 1)); return v }
+	sum := 0.0
+	for k := n; k <= m; k++ {
+		sum += math.Exp(lg(m) - lg(k) - lg(m-k) + float64(k)*lp + float64(m-k)*lq)
+	}
+	return min(sum, 1)
+}
+
+// forced reports whether a seller finding grew enough (doubled) to add to
+// risk again, and remembers n.
+func forced(sc *sellerCount, n int) bool {
+	f := n >= 2*max(sc.forced, 1)
+	if f || sc.forced == 0 {
+		sc.forced = n
+	}
+	return f
+}
+
 // detectConcentration: an employee asks, without a strong explanation, for
-// customers most of whom left a negative review of one seller.
+// customers most of whom relate to one seller.
 func (e *Engine) detectConcentration(st *empState, ev *event) {
-	cfg := e.cfg.Concentration
 	cs := &st.conc
 	cs.set.expire(ev.t, e.spanConc)
-	var counted []string
-	for _, sel := range ev.neg {
-		if !slices.Contains(ev.explFor, sel) {
-			counted = append(counted, sel)
-		}
-	}
-	_, isNew := cs.set.add(ev, counted)
-	if isNew {
-		e.unexplAll.add(ev.t)
-		for _, sel := range counted {
+	if cs.set.add(ev) {
+		for _, sel := range ev.rel[relNeg] {
 			e.watch(sel).add(st, ev)
 		}
 	}
-	m := len(cs.set.cust)
-	for _, sel := range counted {
-		n := cs.set.count(sel)
-		if n < cfg.MinCount {
-			continue
+	// Buyers first: when both hold for a seller, the alert keeps the more
+	// specific explanation (reviewers).
+	for _, r := range [...]int{relBuyer, relNeg} {
+		for _, sel := range ev.rel[r] {
+			e.checkConcentration(st, ev, r, sel)
 		}
-		share := float64(n) / float64(m)
-		own, ownN := e.strongShare(cs, sel, e.spanConc)
-		base := e.baseRate(sel)
-		if share < cfg.MinShare || share < cfg.Lift*max(own, base) {
-			continue
-		}
-		sev := custos.SeverityHigh
-		if n >= 3*cfg.MinCount {
-			sev = custos.SeverityCritical
-		}
-		idx, first, last, disc, plain, _ := cs.set.of(sel)
-		sc := cs.set.sellers[sel]
-		force := n >= 2*max(sc.forced, 1)
-		if force || sc.forced == 0 {
-			sc.forced = n
-		}
-		ownText := "they had no case-backed reveals to compare with"
-		if ownN > 0 {
-			ownText = fmt.Sprintf("among the %d customers their own cases or approvals explain, %s did", ownN, pct(own))
-		}
-		e.raise(st, hit{
-			detector: DetectorConcentration,
-			subject:  sel,
-			severity: sev,
-			score:    e.cfg.Weights[custos.SeverityRank(sev)] + float64(n),
-			explanation: fmt.Sprintf("asked for %d customers in %s without a customer-opened case or an approval that links them; "+
-				"%d of them left a ≤%d★ review of seller %s in the %s before (%s); %s; %d of the %d were disclosed (%d in plaintext)",
-				m, fmtSpan(first, last), n, custos.NegativeRating, sel, fmtDays(e.lookback), pct(share), ownText, disc, n, plain),
-			evidence: idx,
-			sellers:  []string{sel},
-			first:    first,
-			force:    force,
-		})
 	}
 }
 
-// detectFabricated: reveals under cases the employee opened and assigned to
-// themselves, whose customers' common factor is a negative review of one
-// seller.
+func (e *Engine) checkConcentration(st *empState, ev *event, r int, sel string) {
+	cfg := e.cfg.Concentration
+	cs := &st.conc
+	minCount := cfg.MinCount
+	if r == relBuyer {
+		minCount = cfg.MinBuyers
+	}
+	n := cs.set.count(r, sel)
+	if n < min(minCount, cfg.BurstCount) {
+		return
+	}
+	// Three ways to a finding, from the strongest evidence to the most:
+	//   - unlinked: customers no case of theirs links at all (honest
+	//     mistakes are rare now that a case they hold explains them, and
+	//     do not cluster on one seller): MinCount of them in the window,
+	//     or BurstCount of a seller's unhappy reviewers within BurstWindow;
+	//   - any: every customer without a strong explanation, self-opened
+	//     cases included, when the count is also improbable (binomial
+	//     tail ≤ Alpha) for someone whose customers look like case work.
+	var how string
+	var m int
+	switch {
+	case ev.unlinked && r == relNeg && func() bool {
+		n, m = cs.set.unlinked(r, sel, ev.t-int64(cfg.BurstWindow))
+		return n >= cfg.BurstCount && e.passes(st, r, sel, n, m, cfg.MinShare, e.spanConc, 1)
+	}():
+		how = fmt.Sprintf("asked in %s for %d customers that no case of theirs links; %d of them", fmtDays(int64(cfg.BurstWindow)), m, n)
+	case ev.unlinked && func() bool {
+		// Buyers are common (a big seller has many): even unlinked, the
+		// count must be improbable.
+		alpha := 1.0
+		if r == relBuyer {
+			alpha = cfg.Alpha
+		}
+		n, m = cs.set.unlinked(r, sel, math.MinInt64)
+		return n >= minCount && e.passes(st, r, sel, n, m, cfg.MinShare, e.spanConc, alpha)
+	}():
+		how = fmt.Sprintf("asked in %s for %d customers that no case of theirs links; %d of them", fmtDays(e.spanConc), m, n)
+	case func() bool {
+		n, m = cs.set.count(r, sel), len(cs.set.cust)
+		return n >= minCount && e.passes(st, r, sel, n, m, cfg.MinShare, e.spanConc, cfg.Alpha)
+	}():
+		how = fmt.Sprintf("asked in %s for %d customers that no case someone else opened links to them; %d of them", fmtDays(e.spanConc), m, n)
+	default:
+		return
+	}
+	share, own, ownN, base := e.shares(st, r, sel, n, m, e.spanConc)
+	sev := custos.SeverityHigh
+	if n >= 3*minCount {
+		sev = custos.SeverityCritical
+	}
+	total := cs.set.count(r, sel)
+	g := cs.set.of(r, sel)
+	ownText := "they had no case-backed reveals to compare with"
+	if ownN > 0 {
+		ownText = fmt.Sprintf("among the %d customers their own cases explain, %s did", ownN, pct(own))
+	}
+	e.raise(st, hit{
+		detector: DetectorConcentration,
+		subject:  sel,
+		severity: sev,
+		score:    e.cfg.Weights[custos.SeverityRank(sev)] + float64(total),
+		explanation: fmt.Sprintf("%s %s (%s; %s expected from case work); %s; %d of the %d were disclosed (%d in plaintext)",
+			how, e.relPhrase(r, sel), pct(share), pct(base), ownText, g.disclosed, total, g.plain),
+		evidence: g.idx,
+		sellers:  []string{sel},
+		first:    g.first,
+		force:    forced(cs.set.counts[r][sel], total),
+	})
+}
+
+// detectFabricated: cases the employee opened and assigned to themselves,
+// whose customers have one seller in common. It runs when such a case is
+// opened (the customers it links count at once) and on each request
+// under one.
 func (e *Engine) detectFabricated(st *empState, ev *event) {
-	cfg := e.cfg.Fabricated
 	fs := &st.fab.set
 	fs.expire(ev.t, e.spanFab)
-	trusted := e.isTrusted(st)
-	var counted []string
-	for _, sel := range ev.neg {
-		// An investigator's own case about a seller explains its reviewers.
-		if trusted && slices.Contains(ev.explFor, sel) {
-			continue
+	fs.add(ev)
+	for _, r := range [...]int{relBuyer, relNeg} {
+		for _, sel := range ev.rel[r] {
+			e.checkFabricated(st, r, sel, ev.caseID)
 		}
-		counted = append(counted, sel)
 	}
-	fs.add(ev, counted)
-	m := len(fs.cust)
-	for _, sel := range counted {
-		n := fs.count(sel)
-		if n < cfg.MinCount {
-			continue
+}
+
+// selfCaseOpened feeds fabricated cases with a case the employee just
+// opened for themselves.
+func (e *Engine) selfCaseOpened(st *empState, ci *CaseInfo, t int64) {
+	fs := &st.fab.set
+	fs.expire(t, e.spanFab)
+	var all [nRels][]string
+	for _, c := range ci.Customers {
+		ev := &event{t: t, cust: c, caseID: ci.ID, withheld: true}
+		e.relate(ev)
+		fs.add(ev)
+		for r := range nRels {
+			for _, sel := range ev.rel[r] {
+				if !slices.Contains(all[r], sel) {
+					all[r] = append(all[r], sel)
+				}
+			}
 		}
-		share := float64(n) / float64(m)
-		own, ownN := e.strongShare(&st.conc, sel, e.spanFab)
-		if share < cfg.MinShare || share < e.cfg.Concentration.Lift*own {
-			continue
-		}
-		sev := custos.SeverityHigh
-		if n >= 3*cfg.MinCount {
-			sev = custos.SeverityCritical
-		}
-		idx, first, last, disc, plain, cases := fs.of(sel)
-		sc := fs.sellers[sel]
-		force := n >= 2*max(sc.forced, 1)
-		if force || sc.forced == 0 {
-			sc.forced = n
-		}
-		ownText := "they had no customer-opened cases to compare with"
-		if ownN > 0 {
-			ownText = fmt.Sprintf("among the %d customers of cases others opened for them, %s did", ownN, pct(own))
-		}
-		e.raise(st, hit{
-			detector: DetectorFabricated,
-			subject:  sel,
-			severity: sev,
-			score:    e.cfg.Weights[custos.SeverityRank(sev)] + float64(n),
-			explanation: fmt.Sprintf("in %s asked for %d customers under %d cases they opened and assigned to themselves (%s); "+
-				"%d of them left a ≤%d★ review of seller %s (%s); %s; %d disclosed (%d in plaintext)",
-				fmtSpan(first, last), m, len(cases), listIDs(cases, 5), n, custos.NegativeRating, sel, pct(share), ownText, disc, plain),
-			evidence: idx,
-			sellers:  []string{sel},
-			first:    first,
-			force:    force,
-		})
 	}
+	for _, r := range [...]int{relBuyer, relNeg} {
+		slices.Sort(all[r])
+		for _, sel := range all[r] {
+			e.checkFabricated(st, r, sel, ci.ID)
+		}
+	}
+}
+
+func (e *Engine) checkFabricated(st *empState, r int, sel, caseID string) {
+	cfg := e.cfg.Fabricated
+	fs := &st.fab.set
+	minCount := cfg.MinCount
+	if r == relBuyer {
+		minCount = cfg.MinBuyers
+	}
+	n, m := fs.count(r, sel), len(fs.cust)
+	var how string
+	switch {
+	case r == relNeg && func() bool {
+		// One case linking several of a seller's unhappy reviewers:
+		// nobody calls about several people's orders, so beyond the
+		// first, its customers should look like anyone.
+		k, all := fs.inCase(r, sel, caseID)
+		if k < cfg.CaseCount || float64(k) < cfg.MinShare*float64(all) {
+			return false
+		}
+		_, own, _, base := e.shares(st, r, sel, k, all, e.spanFab)
+		return max(own, base)*binomTail(k-1, all-1, e.baseRate(r, sel)) <= e.cfg.Concentration.Alpha
+	}():
+		how = "one case links several of them"
+	case n >= minCount && e.passes(st, r, sel, n, m, cfg.MinShare, e.spanFab, e.cfg.Concentration.Alpha):
+	default:
+		return
+	}
+	share, own, ownN, base := e.shares(st, r, sel, n, m, e.spanFab)
+	sev := custos.SeverityHigh
+	if n >= 3*minCount {
+		sev = custos.SeverityCritical
+	}
+	g := fs.of(r, sel)
+	ownText := "they had no cases others opened for them to compare with"
+	if ownN > 0 {
+		ownText = fmt.Sprintf("among the %d customers of cases others opened for them, %s did", ownN, pct(own))
+	}
+	e.raise(st, hit{
+		detector: DetectorFabricated,
+		subject:  sel,
+		severity: sev,
+		score:    e.cfg.Weights[custos.SeverityRank(sev)] + float64(n),
+		explanation: fmt.Sprintf("in %s opened %d cases for themselves, assigned to themselves (%s), about %d customers; "+
+			"%d of them %s (%s; %s expected from case work)%s; %s; %d asked for so far, %d disclosed (%d in plaintext)",
+			fmtSpan(g.first, g.last), len(g.cases), listIDs(g.cases, 5), m, n, e.relPhrase(r, sel), pct(share), pct(base),
+			suffix("; ", how), ownText, g.asked, g.disclosed, g.plain),
+		evidence: g.idx,
+		sellers:  []string{sel},
+		first:    g.first,
+		force:    forced(fs.counts[r][sel], n),
+	})
 }
 
 // sellerWatch follows, for one seller, every employee's unexplained
@@ -409,8 +638,7 @@ func (w *sellerWatch) expire(now, span int64) {
 // a few negative reviewers of the same seller.
 func (e *Engine) detectCollusion(ev *event) {
 	cfg := e.cfg.Collusion
-	e.unexplAll.expire(ev.t, e.spanColl)
-	for _, sel := range ev.neg {
+	for _, sel := range ev.rel[relNeg] {
 		w := e.collusion[sel]
 		if w == nil {
 			continue
@@ -423,10 +651,21 @@ func (e *Engine) detectCollusion(ev *event) {
 		if len(w.members) < cfg.MinEmployees {
 			continue
 		}
+		// A member is someone for whom the seller stands out: at least
+		// MinPerEmployee of its reviewers, and Lift times more of them
+		// than their own unexplained reveals predict were they ordinary
+		// case work. A busy colleague with two of a big seller's
+		// reviewers among fifty customers is no member.
+		p := e.expectedShare(relNeg, sel, e.spanColl)
 		var ids []string
+		asked, expected := 0, 0.0
 		for id, m := range w.members {
-			if len(m.custs) >= cfg.MinPerEmployee {
+			n := len(m.custs)
+			u := max(len(m.st.conc.set.cust), n)
+			if n >= cfg.MinPerEmployee && float64(n) >= cfg.Lift*p*float64(u) {
 				ids = append(ids, id)
+				asked += u
+				expected += p * float64(u)
 			}
 		}
 		if len(ids) < cfg.MinEmployees {
@@ -446,8 +685,10 @@ func (e *Engine) detectCollusion(ev *event) {
 				custs[c] = true
 			}
 		}
-		expected := float64(e.unexplAll.count()) * e.baseRate(sel)
-		if len(teams) < cfg.MinTeams || len(custs) < cfg.MinCustomers || float64(len(custs)) < cfg.Lift*expected {
+		// And together they must be improbable for that many customers
+		// drawn like case work.
+		if len(teams) < cfg.MinTeams || len(custs) < cfg.MinCustomers ||
+			binomTail(len(custs), max(asked, len(custs)), p) > e.cfg.Concentration.Alpha {
 			continue
 		}
 		for _, id := range ids {
@@ -471,9 +712,9 @@ func (e *Engine) detectCollusion(ev *event) {
 				severity: custos.SeverityHigh,
 				score:    e.cfg.Weights[custos.SeverityRank(custos.SeverityHigh)] + float64(len(custs)),
 				explanation: fmt.Sprintf("one of %d employees in %d teams who in %s asked for %d distinct customers who left ≤%d★ reviews "+
-					"of seller %s, without a customer-opened case or approval (%.1f expected from everyone's unexplained reveals); "+
+					"of seller %s, without a case someone else opened that links them (%.1f expected from the %d customers they asked for so); "+
 					"this employee asked for %d; the others are %s",
-					len(ids), len(teams), fmtDays(e.spanColl), len(custs), custos.NegativeRating, sel, expected,
+					len(ids), len(teams), fmtDays(e.spanColl), len(custs), custos.NegativeRating, sel, expected, asked,
 					len(m.custs), listIDs(others, 8)),
 				evidence: idx,
 				sellers:  []string{sel},
@@ -484,26 +725,39 @@ func (e *Engine) detectCollusion(ev *event) {
 	}
 }
 
-// compState is competitor sales' state for one employee.
+// compState is competitor sales' state for one employee: the reads of
+// sellers outside their portfolio in the window. Weights are in halves: a
+// read of a teammate's seller (covering for them) counts half.
 type compState struct {
 	fifo    []compEv
 	head    int
-	other   map[string]int
-	compN   int
+	other   map[string]int // sellers read that are not a teammate's
+	compN   int            // reads in a category the employee manages
+	compW   int            // their weight, in halves
+	deniedW int            // weight of refused reads, in halves
 	deniedN int
+	covered int // reads of a teammate's seller
 }
 
 type compEv struct {
-	t      int64
-	idx    uint64
-	seller string
-	comp   bool
-	denied bool
+	t       int64
+	idx     uint64
+	seller  string
+	comp    bool
+	denied  bool
+	covered bool
+}
+
+func (x compEv) weight() int {
+	if x.covered {
+		return 1
+	}
+	return 2
 }
 
 // detectCompetitor: sales reads of sellers outside the employee's
-// portfolio, above all in a category they manage, and denied attempts.
-func (e *Engine) detectCompetitor(st *empState, ev *event) {
+// portfolio, above all in a category they manage, and refused attempts.
+func (e *Engine) detectCompetitor(st *empState, ev *event, covered bool) {
 	cfg := e.cfg.Competitor
 	cs := &st.comp
 	if cs.other == nil {
@@ -520,20 +774,27 @@ func (e *Engine) detectCompetitor(st *empState, ev *event) {
 			}
 		}
 	}
-	cs.fifo = append(cs.fifo, compEv{ev.t, ev.idx, ev.seller, comp, ev.denied})
-	cs.other[ev.seller]++
+	x := compEv{ev.t, ev.idx, ev.seller, comp, ev.denied, covered}
+	cs.fifo = append(cs.fifo, x)
+	if covered {
+		cs.covered++
+	} else {
+		cs.other[ev.seller]++
+	}
 	if comp {
 		cs.compN++
+		cs.compW += x.weight()
 	}
 	if ev.denied {
 		cs.deniedN++
+		cs.deniedW += x.weight()
 	}
-	if cs.compN < cfg.MinCompetitor && len(cs.other) < cfg.MinOtherSellers && cs.deniedN < cfg.MinDenied {
+	compHit, deniedHit := cs.compW >= 2*cfg.MinCompetitor, cs.deniedW >= 2*cfg.MinDenied
+	if !compHit && !deniedHit && len(cs.other) < cfg.MinOtherSellers {
 		return
 	}
 	sev := custos.SeverityMedium
-	if cs.compN >= 2*cfg.MinCompetitor || cs.deniedN >= 2*cfg.MinDenied ||
-		(cs.compN >= cfg.MinCompetitor && cs.deniedN >= cfg.MinDenied) {
+	if cs.compW >= 4*cfg.MinCompetitor || cs.deniedW >= 4*cfg.MinDenied || (compHit && deniedHit) {
 		sev = custos.SeverityHigh
 	}
 	var idx []uint64
@@ -552,6 +813,9 @@ func (e *Engine) detectCompetitor(st *empState, ev *event) {
 			compText += fmt.Sprintf(" (latest: %q)", category)
 		}
 	}
+	if cs.covered > 0 {
+		compText += fmt.Sprintf("; %d were of a teammate's seller (counted half)", cs.covered)
+	}
 	e.raise(st, hit{
 		detector: DetectorCompetitor,
 		severity: sev,
@@ -562,6 +826,14 @@ func (e *Engine) detectCompetitor(st *empState, ev *event) {
 		first:    cs.fifo[cs.head].t,
 		refire:   true,
 	})
+}
+
+// suffix returns sep+s, or "" when s is empty.
+func suffix(sep, s string) string {
+	if s == "" {
+		return ""
+	}
+	return sep + s
 }
 
 // pct formats a share as a whole percentage.
@@ -584,8 +856,11 @@ func fmtSpan(first, last int64) string {
 
 func fmtDays(span int64) string {
 	d := time.Duration(span)
-	if d%(24*time.Hour) == 0 {
+	switch {
+	case d%(24*time.Hour) == 0:
 		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d h", int(d/time.Hour))
 	}
 	return d.String()
 }

@@ -60,14 +60,13 @@ func TestSellerConcentration(t *testing.T) {
 	// Cover: the insider's own open case, about someone else.
 	s.openCase("k-h", "e-h", "", []string{cust(600)})
 	s.reveal("e-h", cust(600), rv{caseID: "k-h"})
-	var idx []uint64
-	for i := 0; i < 3; i++ {
-		s.after(4 * time.Minute)
-		idx = append(idx, s.reveal("e-h", cust(i), rv{caseID: "k-h", deny: i == 0}))
-		if i < 2 {
-			s.noAlert("e-h", DetectorConcentration)
-		}
-	}
+	// One of s-77's unhappy reviewers under a case that does not link
+	// them could be a slip.
+	idx := []uint64{s.after(4*time.Minute).reveal("e-h", cust(0), rv{caseID: "k-h", deny: true})}
+	s.noAlert("e-h", DetectorConcentration)
+	// A second one within the burst window, again linked to no case of
+	// theirs, is not.
+	idx = append(idx, s.after(20*time.Minute).reveal("e-h", cust(1), rv{caseID: "k-h"}))
 	a := s.mustAlert("e-h", DetectorConcentration)
 	if a.Severity != custos.SeverityHigh || !slices.Equal(a.Sellers, []string{"s-77"}) || !slices.Equal(a.Evidence, idx) {
 		t.Fatalf("concentration alert: %+v", a)
@@ -75,13 +74,13 @@ func TestSellerConcentration(t *testing.T) {
 	if a.DedupKey != "e-h|seller_concentration|s-77" {
 		t.Fatalf("dedup key %q", a.DedupKey)
 	}
-	wantText(t, a, "asked for 3 customers in 8 min", "3 of them left a ≤2★ review of seller s-77", "(100%)",
-		"among the 1 customers their own cases or approvals explain, 0% did", "2 of the 3 were disclosed")
+	wantText(t, a, "asked in 2 h for 2 customers that no case of theirs links; 2 of them left a ≤2★ review of seller s-77",
+		"(100%;", "among the 1 customers their own cases explain, 0% did", "1 of the 2 were disclosed")
 	if lvl, _ := s.eng.Risk("e-h"); lvl != custos.RiskHigh {
 		t.Fatalf("risk after a high alert: %s", lvl)
 	}
 	// More of the same updates the same alert and escalates it.
-	for i := 3; i < 9; i++ {
+	for i := 2; i < 9; i++ {
 		s.after(time.Minute).reveal("e-h", cust(i), rv{caseID: "k-h"})
 	}
 	a = s.mustAlert("e-h", DetectorConcentration)
@@ -92,6 +91,54 @@ func TestSellerConcentration(t *testing.T) {
 		t.Fatalf("alerts are not de-duplicated: %s", s.summary())
 	}
 	s.mustAlert("e-h", "purpose_mismatch")
+}
+
+func TestSellerConcentrationSlow(t *testing.T) {
+	s := world(t, Config{})
+	s.employee("e-s", "t1")
+	s.openCase("k-s", "e-s", "", []string{cust(600)})
+	// A few a day, hours apart: never two within the burst window.
+	var idx []uint64
+	for i := 0; i < 3; i++ {
+		idx = append(idx, s.after(5*time.Hour).reveal("e-s", cust(i), rv{caseID: "k-s", deny: true}))
+		if i < 2 {
+			s.noAlert("e-s", DetectorConcentration)
+		}
+	}
+	a := s.mustAlert("e-s", DetectorConcentration)
+	if !slices.Equal(a.Evidence, idx) {
+		t.Fatalf("evidence %v, want %v", a.Evidence, idx)
+	}
+	wantText(t, a, "asked in 14 days for 3 customers that no case of theirs links; 3 of them left a ≤2★ review of seller s-77", "0 of the 3 were disclosed")
+}
+
+func TestSellerConcentrationBuyers(t *testing.T) {
+	s := world(t, Config{})
+	// A popular seller: 20 of the 1,000 customers bought from it.
+	s.seller("s-pop", "home", "am-9")
+	for i := 100; i < 120; i++ {
+		s.record(Record{Order: &custos.Order{ID: "o-" + cust(i), Customer: cust(i), Seller: "s-pop", PlacedAt: s.now.Add(-10 * 24 * time.Hour)}})
+	}
+	s.employee("e-b", "t1")
+	s.employee("e-ok", "t1")
+	// Buyers under a justification code: no case links any of them.
+	var idx []uint64
+	for i := 100; i < 105; i++ {
+		idx = append(idx, s.after(30*time.Minute).reveal("e-b", cust(i), rv{code: "customer_initiated_support"}))
+		if i < 104 {
+			s.noAlert("e-b", DetectorConcentration)
+		}
+	}
+	a := s.mustAlert("e-b", DetectorConcentration)
+	if !slices.Equal(a.Evidence, idx) || !slices.Equal(a.Sellers, []string{"s-pop"}) {
+		t.Fatalf("buyers alert: %+v", a)
+	}
+	wantText(t, a, "5 of them bought from seller s-pop in the 90 days before")
+	// Look-alike: five callers, two of whom happen to have bought there.
+	for _, i := range []int{110, 700, 701, 111, 702} {
+		s.after(30*time.Minute).reveal("e-ok", cust(i), rv{code: "customer_initiated_support"})
+	}
+	s.noAlert("e-ok", DetectorConcentration)
 }
 
 func TestSellerConcentrationBenign(t *testing.T) {
@@ -120,6 +167,52 @@ func TestSellerConcentrationBenign(t *testing.T) {
 			s.after(3*time.Minute).reveal("e-inv", cust(i), rv{caseID: "k-f"})
 		}
 		s.noAlerts("e-inv")
+	})
+	t.Run("investigator working a case from the justification code", func(t *testing.T) {
+		s := world(t, Config{})
+		s.employee("e-inv", "fraud", custos.RoleFraudInvestigator)
+		var all []string
+		for i := 0; i < 12; i++ {
+			all = append(all, cust(i))
+		}
+		// Half the sweeps are cases the investigator opened, half a lead did.
+		s.openCase("k-f1", "e-inv", "e-lead", all[:6], "s-77")
+		s.openCase("k-f2", "e-inv", "e-inv", all[6:], "s-77")
+		for i := 0; i < 12; i++ {
+			s.after(3*time.Minute).reveal("e-inv", cust(i), rv{code: "fraud_investigation", plain: i%3 == 0, grant: fmt.Sprintf("ap-%d", i)})
+		}
+		s.noAlerts("e-inv")
+	})
+	t.Run("investigator's masked sweep under their own code", func(t *testing.T) {
+		s := world(t, Config{})
+		s.record(Record{Honey: cust(5)})
+		s.employee("e-inv", "fraud", custos.RoleFraudInvestigator)
+		// No case, masked only: what the policy grants investigators, of
+		// no use to a seller who wants to reach people; the honeytoken
+		// among the seller's complainants is met by chance.
+		for i := 0; i < 12; i++ {
+			s.after(3*time.Minute).reveal("e-inv", cust(i), rv{code: "fraud_investigation"})
+		}
+		s.noAlerts("e-inv")
+		// A second honeytoken is no chance.
+		s.record(Record{Honey: cust(900)})
+		s.after(3*time.Minute).reveal("e-inv", cust(900), rv{code: "fraud_investigation"})
+		a := s.mustAlert("e-inv", DetectorHoney)
+		wantText(t, a, "2 honeytoken touches in total")
+	})
+	t.Run("wrong case id while holding the right case", func(t *testing.T) {
+		s := world(t, Config{})
+		s.employee("e-w", "t1")
+		for i := 0; i < 6; i++ {
+			k := fmt.Sprintf("k-%d", i)
+			s.openCase(k, "e-w", "", []string{cust(i)})
+			s.openCase(k+"-other", "e-w", "", []string{cust(500 + i)})
+			s.after(5*time.Minute).reveal("e-w", cust(i), rv{caseID: k + "-other", deny: true})
+		}
+		s.noAlerts("e-w")
+		if n := s.eng.emps["e-w"].act.distinct[w1d][kMismatch]; n != 0 {
+			t.Fatalf("%d mismatches counted for typos a held case explains", n)
+		}
 	})
 	t.Run("agent handling complaints customers opened", func(t *testing.T) {
 		s := world(t, Config{})
@@ -205,6 +298,71 @@ func TestDeniedAttemptsRule(t *testing.T) {
 	s.noAlerts("e-ok")
 }
 
+func TestApprovalRequestsAreAttempts(t *testing.T) {
+	s := world(t, Config{})
+	s.employee("e-a", "t1")
+	s.openCase("k-a", "e-a", "", []string{cust(600)})
+	ask := func(emp, c string, p custos.Purpose) uint64 {
+		return s.entry(&custos.AuditEntry{Time: s.after(5 * time.Minute).now, Actor: custos.Actor{Kind: custos.KindEmployee, ID: emp},
+			Action: custos.ActionApprovalAsk, Resource: custos.Resource{Type: "customer", ID: c}, Purpose: &p,
+			Decision: custos.ApprovalPending, Detail: map[string]string{"level": custos.LevelPlaintext}})
+	}
+	// Asking a second person for plaintext of s-77's reviewers under a
+	// case that links neither is an attempt at them, before any reveal.
+	i0 := ask("e-a", cust(0), custos.Purpose{Case: "k-a"})
+	i1 := ask("e-a", cust(1), custos.Purpose{Case: "k-a"})
+	a := s.mustAlert("e-a", DetectorConcentration)
+	wantEvidence(t, a, i0, i1)
+	st := s.eng.emps["e-a"]
+	if st.act.distinct[w1h][kMismatch] != 2 || st.act.reveals[w1h] != 0 {
+		t.Fatalf("asks: %d mismatched customers, %d reveal requests", st.act.distinct[w1h][kMismatch], st.act.reveals[w1h])
+	}
+	// Look-alike: asking for a grant on the customer of their own case.
+	s.employee("e-ok", "t1")
+	s.openCase("k-ok", "e-ok", "", []string{cust(2)})
+	ask("e-ok", cust(2), custos.Purpose{Case: "k-ok"})
+	s.noAlerts("e-ok")
+}
+
+func TestLimitsAreNotProbing(t *testing.T) {
+	s := world(t, Config{})
+	s.employee("e-q", "t1")
+	// A backlog: valid cases, refused by the hourly quota.
+	for i := 0; i < 12; i++ {
+		k := fmt.Sprintf("k-q%d", i)
+		s.openCase(k, "e-q", "", []string{cust(700 + i)})
+		e := &custos.AuditEntry{Time: s.after(time.Minute).now, Actor: custos.Actor{Kind: custos.KindEmployee, ID: "e-q"},
+			Action: custos.ActionReveal, Resource: custos.Resource{Type: "customer", ID: cust(700 + i)}, Purpose: &custos.Purpose{Case: k},
+			Decision: custos.OverallDeny, Detail: map[string]string{"case_check": "ok", "quota": "hourly"},
+			Fields: []custos.FieldDisclosure{{Field: custos.FieldEmail, Decision: custos.LevelDeny}}}
+		s.entry(e)
+	}
+	s.noAlerts("e-q")
+	if n := s.eng.emps["e-q"].act.distinct[w1h][kDenied]; n != 0 {
+		t.Fatalf("quota refusals counted as %d refused customers", n)
+	}
+}
+
+func TestBinomTail(t *testing.T) {
+	for _, c := range []struct {
+		n, m int
+		p    float64
+		want float64
+	}{
+		{0, 5, 0.3, 1},
+		{6, 5, 0.3, 0},
+		{3, 3, 0.1, 0.001},
+		{1, 2, 0.5, 0.75},
+		{2, 4, 0.5, 11.0 / 16},
+		{1, 10, 0, 0},
+		{4, 4, 1, 1},
+	} {
+		if got := binomTail(c.n, c.m, c.p); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("binomTail(%d, %d, %g) = %g, want %g", c.n, c.m, c.p, got, c.want)
+		}
+	}
+}
+
 func TestApprovalRequiredIsNotARefusal(t *testing.T) {
 	s := world(t, Config{})
 	s.employee("e-p", "t1")
@@ -246,8 +404,8 @@ func TestFabricatedCases(t *testing.T) {
 	if a.Severity != custos.SeverityHigh || !slices.Equal(a.Sellers, []string{"s-77"}) || !slices.Equal(a.Evidence, idx) {
 		t.Fatalf("fabricated alert: %+v", a)
 	}
-	wantText(t, a, "under 2 cases they opened and assigned to themselves (k-fab0, k-fab1)", "4 of them left a ≤2★ review of seller s-77",
-		"among the 5 customers of cases others opened for them, 0% did")
+	wantText(t, a, "opened 2 cases for themselves, assigned to themselves (k-fab0, k-fab1), about 4 customers", "4 of them left a ≤2★ review of seller s-77",
+		"among the 5 customers of cases others opened for them, 0% did", "4 asked for so far, 4 disclosed")
 
 	// Look-alike: an agent who opens cases for callers, one customer each,
 	// about different sellers.
@@ -262,6 +420,35 @@ func TestFabricatedCases(t *testing.T) {
 		s.after(time.Minute).reveal("e-phone", c, rv{caseID: k})
 	}
 	s.noAlerts("e-phone")
+}
+
+func TestFabricatedCaseOpened(t *testing.T) {
+	s := world(t, Config{})
+	s.employee("e-f", "t2")
+	// One case the agent opens for themselves links three of s-77's
+	// unhappy reviewers: the finding stands before any reveal.
+	s.openCase("k-fab", "e-f", "e-f", []string{cust(0), cust(1), cust(2)}, "s-77")
+	a := s.mustAlert("e-f", DetectorFabricated)
+	if len(a.Evidence) != 0 || a.Severity != custos.SeverityHigh {
+		t.Fatalf("alert on the case record: %+v", a)
+	}
+	wantText(t, a, "one case links several of them", "0 asked for so far")
+	// Reveals under it add their audit entries.
+	i := s.after(5*time.Minute).reveal("e-f", cust(0), rv{caseID: "k-fab"})
+	a = s.mustAlert("e-f", DetectorFabricated)
+	wantEvidence(t, a, i)
+	wantText(t, a, "1 asked for so far, 1 disclosed")
+
+	// Look-alikes: a caller's case that also links a second customer who
+	// happens to be a reviewer; an investigator's own sweep case.
+	s.employee("e-two", "t2")
+	s.openCase("k-two", "e-two", "e-two", []string{cust(700), cust(3)})
+	s.after(time.Minute).reveal("e-two", cust(700), rv{caseID: "k-two"})
+	s.after(time.Minute).reveal("e-two", cust(3), rv{caseID: "k-two"})
+	s.noAlerts("e-two")
+	s.employee("e-inv", "fraud", custos.RoleFraudInvestigator)
+	s.openCase("k-inv", "e-inv", "e-inv", []string{cust(4), cust(5), cust(6), cust(7)}, "s-77")
+	s.noAlerts("e-inv")
 }
 
 func TestCollusion(t *testing.T) {
@@ -302,6 +489,28 @@ func TestCollusionBenign(t *testing.T) {
 		}
 		for i := 0; i < 6; i++ {
 			s.noAlerts(fmt.Sprintf("e-%d", i))
+		}
+	})
+	t.Run("busy colleagues", func(t *testing.T) {
+		s := world(t, Config{})
+		// A big seller: a fifth of all customers reviewed it badly.
+		for i := 100; i < 300; i++ {
+			s.review(cust(i), "s-big", 1, 24*time.Hour)
+		}
+		// Three agents in three teams each meet two of its reviewers,
+		// among twenty customers no case of theirs links: about what
+		// anyone meets, so it stands out for none of them.
+		for i := 0; i < 3; i++ {
+			emp := fmt.Sprintf("e-%d", i)
+			s.employee(emp, fmt.Sprintf("t%d", i))
+			for k := 0; k < 18; k++ {
+				s.after(20*time.Minute).reveal(emp, cust(600+20*i+k), rv{code: "customer_initiated_support"})
+			}
+			s.after(20*time.Minute).reveal(emp, cust(100+2*i), rv{code: "customer_initiated_support"})
+			s.after(20*time.Minute).reveal(emp, cust(101+2*i), rv{code: "customer_initiated_support"})
+		}
+		for i := 0; i < 3; i++ {
+			s.noAlert(fmt.Sprintf("e-%d", i), DetectorCollusion)
 		}
 	})
 	t.Run("same team", func(t *testing.T) {
@@ -373,15 +582,18 @@ func TestBaselineAnomaly(t *testing.T) {
 		s.after(2*time.Minute).reveal("e-b0", cust(100+k), rv{code: "customer_initiated_support"})
 	}
 	a := s.mustAlert("e-b0", DetectorBaseline)
-	if a.DedupKey != "e-b0|baseline|unexplained" && a.DedupKey != "e-b0|baseline|customers" {
+	if a.DedupKey != "e-b0|baseline|unexplained" {
 		t.Fatalf("baseline alert key %q", a.DedupKey)
 	}
 	u, ok := s.latest()["e-b0|baseline|unexplained"]
 	if !ok {
 		t.Fatalf("no unexplained baseline alert: %s", s.summary())
 	}
-	wantText(t, u, "customers asked for without a customer-opened case or approval on 2026-10-13", "their median 0 (MAD 0.0) over 8 active days",
-		"peer group team:t-base/support_agent median 0", "40 customers asked for")
+	wantText(t, u, "40 customers asked for that no case of theirs links on 2026-10-13", "their median 0 (MAD 0.0) over 8 active days",
+		"peer group team:t-base/support_agent median 0")
+	if _, ok := s.latest()["e-b0|baseline|customers"]; ok {
+		t.Fatal("volume alone raised a baseline alert")
+	}
 	if len(u.Evidence) == 0 {
 		t.Fatal("baseline alert without evidence")
 	}
@@ -404,18 +616,24 @@ func TestOffHoursBreakGlass(t *testing.T) {
 	// At night, one emergency: still nothing (on-call happens).
 	s.at(day0.Add(26*time.Hour)).reveal("e-ir", cust(401), rv{code: "break_glass", plain: true})
 	s.noAlerts("e-ir")
-	// The next night: bulk break-glass.
+	// The next night, a real incident: a dozen callbacks in an hour.
 	s.at(day0.Add(50 * time.Hour))
+	for k := 0; k < 12; k++ {
+		s.after(4*time.Minute).reveal("e-ir", cust(420+k), rv{code: "break_glass", plain: true})
+	}
+	s.noAlert("e-ir", "break_glass_bulk")
+	// The night after: bulk break-glass.
+	s.at(day0.Add(98 * time.Hour))
 	var idx []uint64
-	for k := 0; k < 4; k++ {
-		idx = append(idx, s.after(5*time.Minute).reveal("e-ir", cust(410+k), rv{code: "break_glass", plain: true}))
+	for k := 0; k < 15; k++ {
+		idx = append(idx, s.after(2*time.Minute).reveal("e-ir", cust(450+k), rv{code: "break_glass", plain: true}))
 	}
 	bulk := s.mustAlert("e-ir", "break_glass_bulk")
-	if bulk.Severity != custos.SeverityCritical { // four off-hours escalate it
+	if bulk.Severity != custos.SeverityCritical { // fifteen off-hours escalate it
 		t.Fatalf("break-glass bulk severity %s", bulk.Severity)
 	}
-	wantEvidence(t, bulk, idx...)
-	wantText(t, bulk, "used break-glass for 4 customers in the last hour and 4 in 24 h (4 off-hours)")
+	wantEvidence(t, bulk, idx[len(idx)-evRingSize+1:]...)
+	wantText(t, bulk, "used break-glass for 15 customers in the last hour and 15 in 24 h (15 off-hours)")
 	off := s.mustAlert("e-ir", "break_glass_off_hours")
 	wantText(t, off, "outside their shift for")
 	s.mustAlert("e-ir", "off_hours_unexplained")
@@ -447,30 +665,43 @@ func TestDepartingEmployee(t *testing.T) {
 	// The stayer keeps working as before: nothing.
 	history(s, []string{"e-stay"}, 1, 6, &next)
 	s.noAlerts("e-stay")
-	// The leaver harvests, every reveal under a valid customer-opened case.
+	// A big day under cases customers opened is work, notice or not.
 	s.at(day0.Add(8*24*time.Hour + 10*time.Hour))
-	for k := 0; k < 25; k++ {
+	for k := 0; k < 30; k++ {
+		c := fmt.Sprintf("w-%d", k)
+		s.openCase("k-"+c, "e-stay", "", []string{c})
+		s.after(time.Minute).reveal("e-stay", c, rv{caseID: "k-" + c})
+	}
+	s.noAlerts("e-stay")
+	// The leaver harvests under cases they open for themselves, one
+	// customer each: every purpose check passes.
+	for k := 0; k < 42; k++ {
 		c := fmt.Sprintf("d-%d", k)
-		s.openCase("k-"+c, "e-d", "", []string{c})
+		s.openCase("k-"+c, "e-d", "e-d", []string{c})
 		s.after(time.Minute).reveal("e-d", c, rv{caseID: "k-" + c})
 	}
-	s.noAlert("e-d", "departing_unexplained") // every reveal was explained
+	s.noAlert("e-d", "departing_unexplained") // cases of their own link every one
 	a := s.mustAlert("e-d", "departing_uplift")
 	if a.Severity != custos.SeverityHigh {
 		t.Fatalf("departing severity %s: %s", a.Severity, a.Explanation)
 	}
-	wantText(t, a, "gave notice 1.1 days ago", "times their median day before the notice (6.0)")
+	wantText(t, a, "gave notice 1.1 days ago", "times their median day before the notice (6.0)", "are under cases they opened themselves")
 
-	// A few unexplained reveals after notice are enough on their own.
+	// Customers under cases that do not fit them are enough on their own.
+	s.employee("e-go", "t-d")
+	s.status("e-go", custos.StatusLeaving)
+	s.openCase("k-go", "e-go", "", []string{cust(910)})
+	s.after(time.Minute).reveal("e-go", cust(900), rv{code: "customer_initiated_support"})
+	s.noAlerts("e-go") // one bare justification is not
 	idx := []uint64{
-		s.after(time.Minute).reveal("e-stay", cust(900), rv{code: "customer_initiated_support"}),
-		s.after(time.Minute).reveal("e-stay", cust(901), rv{code: "customer_initiated_support"}),
-		s.after(time.Minute).reveal("e-stay", cust(902), rv{code: "customer_initiated_support"}),
+		s.after(time.Minute).reveal("e-go", cust(901), rv{caseID: "k-go", deny: true}),
+		s.after(time.Minute).reveal("e-go", cust(902), rv{caseID: "k-go", deny: true}),
 	}
-	u := s.mustAlert("e-stay", "departing_unexplained")
-	if !slices.Equal(u.Evidence, idx) || u.Severity != custos.SeverityHigh {
+	u := s.mustAlert("e-go", "departing_unexplained")
+	if !slices.Equal(u.Evidence[1:], idx) || u.Severity != custos.SeverityHigh {
 		t.Fatalf("departing unexplained: %+v", u)
 	}
+	wantText(t, u, "3 customers in 24 h that no case of theirs links, 2 of them under a case that does not fit")
 }
 
 func TestCompetitorSales(t *testing.T) {
@@ -484,12 +715,14 @@ func TestCompetitorSales(t *testing.T) {
 	}
 	s.after(time.Hour).sales("am-1", "s-9", "other", true) // one mistake
 	s.noAlerts("am-1")
-	idx := []uint64{
-		s.after(time.Hour).sales("am-1", "s-2", "other", true),
-		s.after(time.Hour).sales("am-1", "s-3", "other", true),
-		s.after(time.Hour).sales("am-1", "s-2", "other", true),
-	}
+	idx := []uint64{s.after(time.Hour).sales("am-1", "s-2", "other", true)}
+	s.noAlerts("am-1")
+	// A second read of a competitor of their own sellers.
+	idx = append(idx, s.after(time.Minute).sales("am-1", "s-2", "other", true))
 	a := s.mustAlert("am-1", DetectorCompetitor)
+	wantEvidence(t, a, idx...)
+	idx = append(idx, s.after(time.Hour).sales("am-1", "s-3", "other", true))
+	a = s.mustAlert("am-1", DetectorCompetitor)
 	wantEvidence(t, a, idx...)
 	if !slices.Equal(a.Sellers, []string{"s-2", "s-3", "s-9"}) {
 		t.Fatalf("competitor sellers %v", a.Sellers)
@@ -498,6 +731,38 @@ func TestCompetitorSales(t *testing.T) {
 		"4 attempts were denied")
 	if a.Severity != custos.SeverityHigh {
 		t.Fatalf("competitor severity %s", a.Severity)
+	}
+}
+
+func TestCompetitorSalesBenign(t *testing.T) {
+	s := world(t, Config{})
+	s.employee("am-1", "sellers", custos.RoleSellerAccountManager)
+	s.employee("am-2", "sellers", custos.RoleSellerAccountManager)
+	s.seller("s-2", "toys", "am-2") // a teammate's, in a category am-1 manages
+	s.seller("s-3", "toys", "am-2")
+	s.seller("s-4", "toys", "am-9")
+	s.employee("e-inv", "fraud", custos.RoleFraudInvestigator)
+	// Covering for a teammate: counted half, so two reads are not enough.
+	s.after(time.Hour).sales("am-1", "s-2", "other", true)
+	s.after(time.Hour).sales("am-1", "s-3", "other", true)
+	s.noAlerts("am-1")
+	// Investigators read any seller's figures under their code.
+	for _, sel := range []string{"s-2", "s-3", "s-4", "s-77", "s-1"} {
+		e := &custos.AuditEntry{Time: s.after(time.Hour).now, Actor: custos.Actor{Kind: custos.KindEmployee, ID: "e-inv"},
+			Action: custos.ActionSalesRead, Resource: custos.Resource{Type: "seller", ID: sel}, Decision: custos.OverallAllow,
+			Purpose: &custos.Purpose{Code: "fraud_investigation", Text: "Fraud case k-1: seller sales review"}, Detail: map[string]string{"portfolio": "other"}}
+		s.entry(e)
+	}
+	s.noAlerts("e-inv")
+	// Refusals detection's own step-down caused do not count.
+	for _, sel := range []string{"s-4", "s-4", "s-4", "s-4"} {
+		e := &custos.AuditEntry{Time: s.after(time.Minute).now, Actor: custos.Actor{Kind: custos.KindEmployee, ID: "am-2"},
+			Action: custos.ActionSalesRead, Resource: custos.Resource{Type: "seller", ID: sel}, Decision: custos.OverallDeny,
+			Detail: map[string]string{"portfolio": "other", "risk": custos.RiskCritical}}
+		s.entry(e)
+	}
+	if st := s.eng.emps["am-2"]; st.comp.deniedN != 0 {
+		t.Fatalf("%d refusals counted under critical risk", st.comp.deniedN)
 	}
 }
 
@@ -562,6 +827,22 @@ func TestIndexReviewsAndSellers(t *testing.T) {
 	x.Apply(Record{Case: &custos.Case{ID: "k1", Orders: []string{"o1"}, Status: custos.CaseOpen}})
 	if c, _ := x.Case("k1"); !c.Links("c9") || !slices.Equal(c.Sellers, []string{"s2"}) {
 		t.Fatalf("case links through orders: %+v", c)
+	}
+	if got := x.CasesOf("c9"); !slices.Equal(got, []string{"k1"}) {
+		t.Fatalf("cases of c9: %v", got)
+	}
+	x.Apply(Record{Case: &custos.Case{ID: "k1", Orders: []string{"o1"}, Status: custos.CaseClosed}})
+	if got := x.CasesOf("c9"); !slices.Equal(got, []string{"k1"}) {
+		t.Fatalf("cases of c9 after an update: %v", got)
+	}
+	x.Apply(Record{Order: &custos.Order{ID: "o2", Customer: "c9", Seller: "s2", PlacedAt: at.Add(-time.Hour)}})
+	x.Apply(Record{Order: &custos.Order{ID: "o3", Customer: "c8", Seller: "s2", PlacedAt: at}})
+	x.Apply(Record{Order: &custos.Order{ID: "o3", Customer: "c8", Seller: "s2", PlacedAt: at}}) // the same again
+	if n := x.Buyers("s2"); n != 2 {
+		t.Fatalf("distinct buyers of s2: %d", n)
+	}
+	if p := x.Purchases("c9"); len(p) != 2 || p[0].At.After(p[1].At) {
+		t.Fatalf("purchases of c9 not oldest first: %+v", p)
 	}
 	x.Apply(Record{At: at, Employee: &custos.Employee{ID: "e1", Status: custos.StatusLeaving}})
 	x.Apply(Record{At: at.Add(time.Hour), Employee: &custos.Employee{ID: "e1", Status: custos.StatusLeaving, Team: "t"}})

@@ -22,7 +22,7 @@ const (
 const (
 	strNone   = iota // no valid purpose: a case that does not fit, or none
 	strWeak          // a purpose the employee asserted alone: own case, code, break-glass
-	strStrong        // a customer-opened case that links the customer, or a second person's approval
+	strStrong        // a case someone else opened (the customer, a colleague) that links the customer
 )
 
 // Evidence categories: the kinds of event an employee's rings remember.
@@ -63,6 +63,7 @@ var dailyNames = [nDaily]string{"customers", "unexplained", "unexplained_negativ
 //
 // Engine is safe for concurrent use; events are processed one at a time.
 type Engine struct {
+	corr    correlation // seller messages against recent reveals
 	mu      sync.Mutex
 	cfg     Config
 	ctx     Context
@@ -70,7 +71,7 @@ type Engine struct {
 	onRisk  func(custos.Risk)
 	trusted map[custos.Role]bool
 
-	spanConc, spanFab, spanColl, spanComp, lookback, refire, halfLife int64
+	spanConc, spanFab, spanColl, spanComp, lookback, purchases, refire, halfLife int64
 
 	emps      map[string]*empState
 	clock     int64
@@ -80,7 +81,7 @@ type Engine struct {
 	active    []*empState
 	groups    map[string]*peerGroup
 	collusion map[string]*sellerWatch
-	unexplAll countWindow // new unexplained (employee, customer) pairs, everyone
+	strongAll relStats // everyone's strongly explained reveals
 	alerts    map[string]*alertState
 	risky     map[string]*empState
 	gen       int // bumped at each day's close: employee info is re-read
@@ -88,22 +89,24 @@ type Engine struct {
 	out    []custos.Alert
 	outPos map[string]int
 	ev     event // the event being processed
-	negBuf [8]string
+	relBuf [nRels][8]string
 	act    activation
 }
 
 // empState is everything the engine keeps about one employee.
 type empState struct {
-	id   string
-	info *EmployeeInfo
-	role string
-	team string
+	leaks int // relay.reject entries naming this employee as the viewer
+	id    string
+	info  *EmployeeInfo
+	role  string
+	team  string
 
 	act                        actWindow
 	salesOther1d, salesOther7d distinctWindow
 	salesDenied1d              countWindow
 	selfCases1d                countWindow
 	honey                      int
+	honeySanctioned            int // of those, masked look-ups by an investigator under their own code
 
 	ev [nCats]evRing
 
@@ -161,10 +164,15 @@ type event struct {
 	mismatch bool
 	covering bool // another's open, customer-opened case that links the customer
 	selfCase bool // a valid case the employee opened and assigned to themselves
+	limited  bool // refused for a reason that is no probing: a quota, detection's own risk level, a slip a held case explains
+	unlinked bool // no case of theirs links the customer (not strong, not a self-opened case)
+	ask      bool // an approval request, not a reveal
+	sanction bool // an investigator's masked look-up under their own code
 	caseID   string
 	str      int
-	explFor  []string // sellers the purpose explains (a self-opened case that names them)
-	neg      []string // sellers the customer reviewed negatively within the lookback
+	// rel lists the sellers the customer relates to: negative reviews
+	// within ReviewLookback, orders within PurchaseLookback.
+	rel [nRels][]string
 }
 
 type alertState struct {
@@ -202,6 +210,7 @@ func New(cfg Config, ctx Context) *Engine {
 		spanColl:  int64(cfg.Collusion.Window),
 		spanComp:  int64(cfg.Competitor.Window),
 		lookback:  int64(cfg.ReviewLookback),
+		purchases: int64(cfg.PurchaseLookback),
 		refire:    int64(cfg.RefireAfter),
 		halfLife:  int64(cfg.HalfLife),
 		emps:      map[string]*empState{},
@@ -238,12 +247,20 @@ func (e *Engine) Observe(index uint64, entry *custos.AuditEntry) []custos.Alert 
 	defer e.mu.Unlock()
 	e.reset()
 	t := e.advance(entry.Time)
+	if entry.Action == custos.ActionRelayReject {
+		// The relay acts, not an employee: the alert is on the viewer.
+		e.onRelayReject(index, t, entry)
+		return e.flush()
+	}
 	if entry.Actor.Kind != custos.KindEmployee || entry.Actor.ID == "" {
 		return e.flush()
 	}
 	switch entry.Action {
 	case custos.ActionReveal:
-		e.onReveal(index, t, entry)
+		e.rememberReveal(index, t, entry)
+		e.onReveal(index, t, entry, false)
+	case custos.ActionApprovalAsk:
+		e.onReveal(index, t, entry, true)
 	case custos.ActionSalesRead:
 		e.onSales(index, t, entry)
 	}
@@ -267,9 +284,15 @@ func (e *Engine) ObserveRecord(r Record) []custos.Alert {
 	if e.applier != nil {
 		e.applier.Apply(r)
 	}
+	if r.Message != nil {
+		e.onMessage(t, r.Message)
+	}
 	if newSelfCase != "" {
 		st := e.state(newSelfCase)
 		st.selfCases1d.add(t)
+		if ci, ok := e.ctx.Case(r.Case.ID); ok && ci.OpenAt(time.Unix(0, t)) && !e.isTrusted(st) {
+			e.selfCaseOpened(st, ci, t)
+		}
 	}
 	emp := ""
 	switch {
@@ -405,6 +428,12 @@ func (e *Engine) classify(st *empState, idx uint64, t int64, entry *custos.Audit
 	}
 	ev.grant = entry.Detail["grant"] != ""
 	ev.bg = entry.Detail["break_glass"] == "true"
+	// A refusal that a quota or detection's own risk step-down caused is a
+	// limit doing its job, not someone probing: counting it would feed on
+	// itself. (A purpose that does not fit still counts as a mismatch.)
+	if ev.denied && (entry.Detail["quota"] != "" || entry.Detail["risk"] == custos.RiskCritical) {
+		ev.denied, ev.limited = false, true
+	}
 	check := entry.Detail["case_check"]
 	p := entry.Purpose
 	switch {
@@ -417,13 +446,7 @@ func (e *Engine) classify(st *empState, idx uint64, t int64, entry *custos.Audit
 		}
 		switch ev.check {
 		case "ok":
-			if known && ci.OpenedBy == st.id {
-				ev.selfCase = ci.Assignee == st.id
-				ev.str = strWeak
-				ev.explFor = ci.Sellers
-			} else {
-				ev.str = strStrong
-			}
+			e.caseStrength(st, ev, ci, known)
 		case "not_assigned":
 			// Covering a colleague's customer-opened case is routine; it is
 			// still a purpose that does not fit for the rules.
@@ -434,17 +457,81 @@ func (e *Engine) classify(st *empState, idx uint64, t int64, entry *custos.Audit
 		case "missing", "closed", "not_linked":
 			ev.mismatch = true
 		}
+		if ev.mismatch && !ev.covering {
+			if hc := e.heldCase(st.id, ev.cust, t); hc != nil {
+				// A wrong or mistyped case id: another case they hold
+				// links the customer, and that case is the explanation —
+				// unless they opened it themselves, which explains little
+				// and leaves the purpose that did not fit a mismatch.
+				ev.caseID = hc.ID
+				e.caseStrength(st, ev, hc, true)
+				ev.mismatch = ev.selfCase
+				if ev.denied && ev.str == strStrong {
+					// Refused for the slip, not for probing.
+					ev.denied, ev.limited = false, true
+				}
+			}
+		}
 	case p != nil && p.Code != "":
 		ev.str = strWeak
 		if p.Code == "break_glass" {
 			ev.bg = true
+		} else if ci := e.heldCase(st.id, ev.cust, t); ci != nil {
+			// Investigators work from justification codes, not from the
+			// case: a case they hold that links the customer is the
+			// explanation all the same.
+			ev.caseID = ci.ID
+			e.caseStrength(st, ev, ci, true)
+		} else if entry.Action == custos.ActionReveal && !ev.denied && maskedAtMost(entry) && e.isTrusted(st) {
+			// An investigator's masked look-up under their own code is what
+			// the policy grants them without a case; masked data is of no
+			// use to a seller who wants to reach people.
+			ev.sanction = true
 		}
 	}
-	if ev.grant {
-		ev.str = strStrong
-	}
-	ev.neg = e.negativeSellers(ev.cust, t)
+	e.relate(ev)
 	return ev
+}
+
+// caseStrength sets the strength of a reveal whose customer a valid case
+// of the employee links: strong if someone else opened the case, or if the
+// employee is in a trusted role (investigators open their own cases); the
+// employee's own word otherwise.
+func (e *Engine) caseStrength(st *empState, ev *event, ci *CaseInfo, known bool) {
+	if known && ci.OpenedBy == st.id && !e.isTrusted(st) {
+		ev.selfCase = ci.Assignee == st.id
+		ev.str = strWeak
+		return
+	}
+	ev.str = strStrong
+}
+
+// heldCase returns a case open at t, assigned to emp, that links customer:
+// one someone else opened if there is one. Nil if none.
+func (e *Engine) heldCase(emp, customer string, t int64) *CaseInfo {
+	var own *CaseInfo
+	at := time.Unix(0, t)
+	for _, id := range e.ctx.CasesOf(customer) {
+		ci, ok := e.ctx.Case(id)
+		if !ok || ci.Assignee != emp || !ci.OpenAt(at) || !ci.Links(customer) {
+			continue
+		}
+		if ci.OpenedBy != emp {
+			return ci
+		}
+		own = ci
+	}
+	return own
+}
+
+// maskedAtMost reports whether an entry disclosed nothing beyond masked.
+func maskedAtMost(entry *custos.AuditEntry) bool {
+	for _, f := range entry.Fields {
+		if f.Plain || (custos.Discloses(f.Decision) && f.Decision != custos.LevelMasked) {
+			return false
+		}
+	}
+	return true
 }
 
 // disclosed reports whether an entry let any field out.
@@ -491,22 +578,32 @@ func caseCheck(ci *CaseInfo, known bool, emp, cust string, t int64) string {
 	return "ok"
 }
 
-// negativeSellers returns the distinct sellers customer reviewed at most
-// NegativeRating within the lookback before t. The slice is scratch space,
-// valid until the next call.
-func (e *Engine) negativeSellers(customer string, t int64) []string {
-	out := e.negBuf[:0]
-	for _, r := range e.ctx.Reviews(customer) {
+// relate fills ev.rel: the distinct sellers the customer reviewed at most
+// NegativeRating within ReviewLookback, and bought from within
+// PurchaseLookback, before ev.t. The slices are scratch space, valid until
+// the next call.
+func (e *Engine) relate(ev *event) {
+	t := ev.t
+	neg := e.relBuf[relNeg][:0]
+	for _, r := range e.ctx.Reviews(ev.cust) {
 		if r.Rating > custos.NegativeRating {
 			continue
 		}
 		at := r.At.UnixNano()
-		if at > t || t-at > e.lookback || slices.Contains(out, r.Seller) {
+		if at > t || t-at > e.lookback || slices.Contains(neg, r.Seller) {
 			continue
 		}
-		out = append(out, r.Seller)
+		neg = append(neg, r.Seller)
 	}
-	return out
+	buy := e.relBuf[relBuyer][:0]
+	for _, p := range e.ctx.Purchases(ev.cust) {
+		at := p.At.UnixNano()
+		if at > t || t-at > e.purchases || slices.Contains(buy, p.Seller) {
+			continue
+		}
+		buy = append(buy, p.Seller)
+	}
+	ev.rel = [nRels][]string{relNeg: neg, relBuyer: buy}
 }
 
 // offHours reports whether t is outside the employee's shift, or outside
@@ -556,10 +653,14 @@ func (st *empState) push(ev *event, cat int) {
 	ev.mask |= 1 << cat
 }
 
-func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry) {
+// onReveal processes a reveal, or an approval request (ask): asking a
+// second person for a customer under a purpose is an attempt at the
+// customer as much as a reveal is, and comes first.
+func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask bool) {
 	st := e.state(entry.Actor.ID)
 	e.touch(st)
 	ev := e.classify(st, idx, t, entry)
+	ev.ask = ask
 	ev.off = e.offHours(st, t)
 	st.hours[time.Unix(0, t).UTC().Hour()]++
 	st.hoursTotal++
@@ -576,13 +677,18 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry) {
 		kinds |= 1 << kMismatch
 		st.push(ev, catMismatch)
 	}
-	if ev.str < strStrong {
+	// Unexplained: no case links the customer to the employee's work. A
+	// case they opened themselves is a link, if a weak one: fabricated
+	// cases watch those.
+	unexpl := ev.str < strStrong && !ev.selfCase && !ev.sanction
+	ev.unlinked = unexpl
+	if unexpl {
 		kinds |= 1 << kUnexplained
 		st.push(ev, catUnexplained)
 		if ev.off {
 			kinds |= 1 << kOffUnexpl
 		}
-	} else {
+	} else if ev.str == strStrong {
 		// A valid reveal explains earlier attempts at the same customer:
 		// an honest retry after a wrong case id or a refused level.
 		clearKinds := uint16(resolvable)
@@ -591,7 +697,10 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry) {
 		}
 		st.act.resolve(c, clearKinds)
 	}
-	if len(ev.neg) > 0 {
+	if ev.selfCase {
+		kinds |= 1 << kSelfCase
+	}
+	if len(ev.rel[relNeg]) > 0 {
 		kinds |= 1 << kNegative
 		st.push(ev, catNegative)
 	}
@@ -609,7 +718,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry) {
 			kinds |= 1 << kBGOff
 		}
 	}
-	cw := st.act.add(c, t, kinds, ev.plain)
+	cw := st.act.add(c, t, kinds, ev.plain, !ask)
 
 	// Daily distinct counts for baselines.
 	if cw.seenDay != e.day {
@@ -622,9 +731,9 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry) {
 		}
 	}
 	mark(1, dCustomers)
-	if ev.str < strStrong {
+	if unexpl {
 		mark(2, dUnexplained)
-		if len(ev.neg) > 0 {
+		if len(ev.rel[relNeg]) > 0 {
 			mark(4, dNegative)
 		}
 	}
@@ -635,13 +744,25 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry) {
 	if e.ctx.IsHoney(c) {
 		st.honey++
 		st.push(ev, catHoney)
-		e.detectHoney(st, ev)
+		if ev.sanction {
+			st.honeySanctioned++
+		}
+		// Honeytokens are planted to look like a seller's unhappy
+		// customers, so an investigator's masked sweep of those may
+		// meet one; a second is no chance.
+		if !ev.sanction || st.honeySanctioned >= 2 {
+			e.detectHoney(st, ev)
+		}
 	}
-	if ev.str == strStrong {
-		e.resolve(st, ev)
-	} else {
+	switch {
+	case ev.str == strStrong:
+		if !ask {
+			e.resolve(st, ev)
+		}
+	case ev.sanction:
+	default:
 		e.detectConcentration(st, ev)
-		if len(ev.neg) > 0 {
+		if len(ev.rel[relNeg]) > 0 {
 			e.detectCollusion(ev)
 		}
 		if ev.selfCase {
@@ -659,6 +780,9 @@ func (e *Engine) onSales(idx uint64, t int64, entry *custos.AuditEntry) {
 	ev := &e.ev
 	*ev = event{idx: idx, t: t, entry: entry, action: entry.Action, seller: entry.Resource.ID,
 		denied: entry.Decision == custos.OverallDeny || entry.Decision == custos.OverallError}
+	if ev.denied && entry.Detail["risk"] == custos.RiskCritical {
+		ev.denied, ev.limited = false, true // detection's own doing
+	}
 	st.push(ev, catSales)
 	if ev.denied {
 		st.salesDenied1d.add(t)
@@ -677,9 +801,29 @@ func (e *Engine) onSales(idx uint64, t int64, entry *custos.AuditEntry) {
 		st.salesOther1d.add(ev.seller, t)
 		st.salesOther7d.add(ev.seller, t)
 		st.push(ev, catSalesOther)
-		e.detectCompetitor(st, ev)
+		if !e.explainedRead(ev, entry) {
+			e.detectCompetitor(st, ev, e.teammateSeller(st, ev.seller))
+		}
 	}
 	e.evalRules(st, ev)
+}
+
+// explainedRead reports whether a read outside the employee's portfolio
+// was allowed under a justification code: investigators look at a
+// seller's figures for a case.
+func (e *Engine) explainedRead(ev *event, entry *custos.AuditEntry) bool {
+	return !ev.denied && !ev.limited && entry.Purpose != nil && entry.Purpose.Code != ""
+}
+
+// teammateSeller reports whether seller's account manager is in the
+// employee's team: reading it is likely covering for a colleague.
+func (e *Engine) teammateSeller(st *empState, seller string) bool {
+	s, ok := e.ctx.Seller(seller)
+	if !ok || s.AccountManager == "" || st.team == "" {
+		return false
+	}
+	am, ok := e.ctx.Employee(s.AccountManager)
+	return ok && am.Team == st.team
 }
 
 // raise records a finding: it creates or updates the alert of (employee,

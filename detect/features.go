@@ -14,10 +14,10 @@ import (
 // the employee of the event being processed, at that event's time. Windows
 // slide: "_1h" is the last hour, "_1d" the last 24 hours, "_7d" the last
 // seven days. "Customers" are distinct customers. A reveal is explained
-// when it names a customer-opened case that links the customer, or uses a
-// second person's approval; a later explained reveal of a customer takes
-// earlier unexplained, mismatched or denied attempts at it off the counts
-// (an honest retry).
+// when a case the employee holds, opened by someone else, links the
+// customer (docs/detection.md); unexplained when no case of theirs does; a
+// later explained reveal of a customer takes earlier unexplained,
+// mismatched or denied attempts at it off the counts (an honest retry).
 type feature struct {
 	name string
 	typ  *cel.Type
@@ -39,10 +39,13 @@ var features = []feature{
 		return types.Int(a.st.act.distinct[w1h][kMismatch])
 	}},
 	{"mismatch_1d", cel.IntType, "as mismatch_1h", func(a *activation) ref.Val { return types.Int(a.st.act.distinct[w1d][kMismatch]) }},
-	{"unexplained_1h", cel.IntType, "customers asked for without an explanation (see above)", func(a *activation) ref.Val {
+	{"unexplained_1h", cel.IntType, "customers asked for that no case of theirs links", func(a *activation) ref.Val {
 		return types.Int(a.st.act.distinct[w1h][kUnexplained])
 	}},
 	{"unexplained_1d", cel.IntType, "as unexplained_1h", func(a *activation) ref.Val { return types.Int(a.st.act.distinct[w1d][kUnexplained]) }},
+	{"self_case_1d", cel.IntType, "customers asked for under a case the employee opened and assigned to themselves", func(a *activation) ref.Val {
+		return types.Int(a.st.act.distinct[w1d][kSelfCase])
+	}},
 	{"negative_1d", cel.IntType, "customers asked for who left a negative review of any seller", func(a *activation) ref.Val {
 		return types.Int(a.st.act.distinct[w1d][kNegative])
 	}},
@@ -129,6 +132,7 @@ var featureTrig = map[string]uint32{
 	"mismatch_1h": 1 << catMismatch, "mismatch_1d": 1 << catMismatch,
 	"unexplained_1h": 1 << catUnexplained, "unexplained_1d": 1 << catUnexplained,
 	"negative_1d":  1 << catNegative,
+	"self_case_1d": 1 << catReveal,
 	"plaintext_1d": 1 << catPlaintext,
 	"off_hours_1d": 1 << catOffHours, "off_hours_unexplained_1d": 1 << catOffHours,
 	"break_glass_1h": 1 << catBreakGlass, "break_glass_1d": 1 << catBreakGlass, "break_glass_off_hours_1d": 1 << catBreakGlass,
@@ -193,14 +197,18 @@ func (e *Engine) expireComp(st *empState, now int64) {
 	cs := &st.comp
 	for cs.head < len(cs.fifo) && cs.fifo[cs.head].t <= now-e.spanComp {
 		x := cs.fifo[cs.head]
-		if cs.other[x.seller]--; cs.other[x.seller] <= 0 {
+		if x.covered {
+			cs.covered--
+		} else if cs.other[x.seller]--; cs.other[x.seller] <= 0 {
 			delete(cs.other, x.seller)
 		}
 		if x.comp {
 			cs.compN--
+			cs.compW -= x.weight()
 		}
 		if x.denied {
 			cs.deniedN--
+			cs.deniedW -= x.weight()
 		}
 		cs.head++
 	}

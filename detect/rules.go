@@ -359,7 +359,7 @@ func parseWindow(s string) (time.Duration, error) {
 // dryRun evaluates the rule for an employee nobody has seen, so runtime
 // type errors and divisions by zero show at load, not in production.
 func (r *rule) dryRun() error {
-	e := New(Config{}, NewIndex())
+	e := New(Config{Rules: &RuleSet{}}, NewIndex()) // not the defaults: they are being compiled
 	st := e.state("dry-run")
 	entry := &custos.AuditEntry{Action: custos.ActionReveal, Decision: custos.OverallAllow}
 	a := &activation{e: e, st: st, ev: &event{entry: entry, action: entry.Action}}

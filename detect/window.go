@@ -171,6 +171,7 @@ const (
 	kOffUnexpl          // off-hours and unexplained
 	kBreakGlass         // break-glass
 	kBGOff              // break-glass off-hours
+	kSelfCase           // under a case the employee opened for themselves
 	nKinds
 )
 
@@ -201,11 +202,12 @@ type actWindow struct {
 }
 
 type actEvent struct {
-	t     int64
-	seq   int64
-	slot  int32
-	kinds uint16
-	plain bool
+	t       int64
+	seq     int64
+	slot    int32
+	kinds   uint16
+	plain   bool
+	request bool
 }
 
 type custWin struct {
@@ -219,7 +221,9 @@ type custWin struct {
 
 // add records an event for customer with the given kinds and returns the
 // customer's record (valid until the next add).
-func (w *actWindow) add(customer string, t int64, kinds uint16, plain bool) *custWin {
+// request is false for an approval request, which is not counted as a
+// reveal request.
+func (w *actWindow) add(customer string, t int64, kinds uint16, plain, request bool) *custWin {
 	if w.slot == nil {
 		w.slot = map[string]int32{}
 	}
@@ -247,12 +251,14 @@ func (w *actWindow) add(customer string, t int64, kinds uint16, plain bool) *cus
 			c.n[sp][k]++
 		}
 	}
-	w.reveals[w1h]++
-	w.reveals[w1d]++
+	if request {
+		w.reveals[w1h]++
+		w.reveals[w1d]++
+	}
 	if plain {
 		w.plain++
 	}
-	w.log = append(w.log, actEvent{t: t, seq: w.seq, slot: s, kinds: kinds, plain: plain})
+	w.log = append(w.log, actEvent{t: t, seq: w.seq, slot: s, kinds: kinds, plain: plain, request: request})
 	w.seq++
 	return c
 }
@@ -291,7 +297,9 @@ func (w *actWindow) leave(sp int, e actEvent) {
 			}
 		}
 	}
-	w.reveals[sp]--
+	if e.request {
+		w.reveals[sp]--
+	}
 }
 
 // expire moves both windows to now.

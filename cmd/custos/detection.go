@@ -126,6 +126,9 @@ func (d *detection) ingested(b *custos.Batch) {
 	for i := range b.Cases {
 		observe(detect.Record{At: now, Case: &b.Cases[i]})
 	}
+	for i := range b.Messages {
+		observe(detect.Record{At: now, Message: &b.Messages[i]})
+	}
 	if len(alerts) == 0 {
 		return
 	}
