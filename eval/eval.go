@@ -552,13 +552,14 @@ type scorer struct {
 	mailedAt  map[string]time.Time // alias → first mail
 	refused   int
 	leakAt    map[string]time.Time // employee → first leak alert
+	leakLast  map[string]time.Time // employee → latest leak alert (an update per leaked alias)
 	firstMail time.Time
 }
 
 func newScorer(ins []sim.Insider, scs []*sim.Scenario) *scorer {
 	s := &scorer{insiders: map[string][]int{}, firstBad: map[string]time.Time{}, caughtAt: map[string]time.Time{},
 		detectors: map[int]map[string]bool{}, falseKeys: map[string]AlertSummary{},
-		mailed: map[string]string{}, mailedAt: map[string]time.Time{}, leakAt: map[string]time.Time{}}
+		mailed: map[string]string{}, mailedAt: map[string]time.Time{}, leakAt: map[string]time.Time{}, leakLast: map[string]time.Time{}}
 	byName := map[string]int{}
 	for _, sc := range scs {
 		byName[sc.Name] = len(s.scen)
@@ -623,6 +624,7 @@ func (s *scorer) alert(a custos.Alert) {
 		if _, ok := s.leakAt[a.Employee]; !ok {
 			s.leakAt[a.Employee] = s.now
 		}
+		s.leakLast[a.Employee] = s.now
 	}
 	scs, insider := s.insiders[a.Employee]
 	first, acted := s.firstBad[a.Employee]
@@ -697,7 +699,9 @@ func (s *scorer) leakResult() LeakResult {
 	viewers := map[string]bool{}
 	for alias, viewer := range s.mailed {
 		viewers[viewer] = true
-		if at, ok := s.leakAt[viewer]; ok && !at.Before(s.mailedAt[alias]) {
+		// The leak alert on the viewer was raised or updated by this mail
+		// (the relay records each refusal; detection updates the alert).
+		if at, ok := s.leakLast[viewer]; ok && !at.Before(s.mailedAt[alias]) {
 			lr.Attributed++
 		}
 	}
