@@ -292,7 +292,10 @@ func (e *Engine) expectedShare(r int, seller string, span int64) float64 {
 // unexplained attempts at the same customer and feeds what case work
 // looks like, the employee's and everyone's.
 func (e *Engine) resolve(st *empState, ev *event) {
-	st.conc.strong.add(e.day, &ev.rel)
+	// The employee's own: negative reviewers only. Buyers of a seller are
+	// many and everywhere; everyone's share says enough, and a map per
+	// seller per employee would not be cheap.
+	st.conc.strong.add(e.day, &[nRels][]string{relNeg: ev.rel[relNeg]})
 	e.strongAll.add(e.day, &ev.rel)
 	if c := st.conc.set.drop(ev.cust); c != nil {
 		for _, sel := range c.rel[relNeg] {
@@ -332,7 +335,9 @@ func (e *Engine) relPhrase(r int, seller string) string {
 // everyone's case work (expectedShare).
 func (e *Engine) shares(st *empState, r int, seller string, n, m int, span int64) (share, own float64, ownN int, base float64) {
 	share = float64(n) / float64(max(m, 1))
-	own, ownN = st.conc.strong.share(r, seller, e.day, span)
+	if r == relNeg {
+		own, ownN = st.conc.strong.share(r, seller, e.day, span)
+	}
 	base = e.expectedShare(r, seller, span)
 	return share, own, ownN, base
 }
@@ -352,8 +357,20 @@ func (e *Engine) passes(st *empState, r int, seller string, n, m int, minShare f
 	if share < minShare || share < min(e.cfg.Concentration.Lift*p, (1+p)/2) {
 		return false
 	}
-	return alpha >= 1 || binomTail(n, m, p) <= alpha
+	if alpha >= 1 {
+		return true
+	}
+	if r == relBuyer {
+		// A customer bought from several sellers, each a test: a stricter
+		// bar for the same overall rate of chance findings.
+		alpha /= buyerTests
+	}
+	return binomTail(n, m, p) <= alpha
 }
+
+// buyerTests divides Alpha for buyers: customers bought from a handful of
+// sellers each in the window, and reviewed at most one or two badly.
+const buyerTests = 10
 
 // binomTail is P(X ≥ n) for X ~ Binomial(m, p).
 func binomTail(n, m int, p float64) float64 {

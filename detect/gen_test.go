@@ -64,9 +64,17 @@ func generate(seed uint64, employees, days int) *generated {
 			Category: fmt.Sprintf("cat-%d", i%10), AccountManager: ams[i%len(ams)]}})
 	}
 	negOf := map[string][]string{}
+	// Orders come from their own generator, so that the rest of the
+	// stream does not depend on them.
+	orng := rand.New(rand.NewPCG(seed, 7))
 	for i := 0; i < customers; i++ {
 		c := fmt.Sprintf("c-%06d", i)
 		g.world = append(g.world, Record{At: start, Customer: c})
+		for o := 0; o < 1+orng.IntN(5); o++ {
+			u := orng.Float64()
+			g.world = append(g.world, Record{At: start, Order: &custos.Order{ID: fmt.Sprintf("o-%d-%d", i, o), Customer: c,
+				Seller: fmt.Sprintf("s-%03d", int(float64(sellers)*u*u)), PlacedAt: start.Add(-time.Duration(1+orng.IntN(80)) * 24 * time.Hour)}})
+		}
 		for r := 0; r < rng.IntN(3); r++ {
 			u := rng.Float64()
 			s := fmt.Sprintf("s-%03d", int(float64(sellers)*u*u))
