@@ -166,11 +166,22 @@ func TestReplicasLoadAndFault(t *testing.T) {
 			Requests: reqs, Tokens: tokens, Timeout: 20 * time.Second, RunID: "rt"})
 	}()
 
-	// Before the faults: a checkpoint to check consistency against.
-	time.Sleep(3 * time.Second)
-	before, err := audit.Verify(ctx, &audit.HTTPFetcher{Base: "http://" + lead.addr + "/log/", Token: svc}, string(pub), nil)
-	if err != nil || before.Size == 0 {
-		t.Fatalf("verify before the faults: %+v, %v", before, err)
+	// Before the faults: a checkpoint with entries in it, to check
+	// consistency against. Wait for one rather than for a fixed time: how
+	// soon the first reveals are integrated depends on the machine's load.
+	var before *audit.VerifyResult
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		before, err = audit.Verify(ctx, &audit.HTTPFetcher{Base: "http://" + lead.addr + "/log/", Token: svc}, string(pub), nil)
+		if err != nil {
+			t.Fatalf("verify before the faults: %v", err)
+		}
+		if before.Size > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reveal was integrated into the log within a minute")
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 
 	// SIGKILL the leader; another replica takes over.
@@ -196,14 +207,19 @@ func TestReplicasLoadAndFault(t *testing.T) {
 	// SIGKILL a follower and bring it back.
 	time.Sleep(3 * time.Second)
 	var follower *replica
-	for _, r := range rs {
-		if h, ok := r.sequencerHealth(); ok && h.Role == "follower" {
-			follower = r
-			break
+	for deadline := time.Now().Add(30 * time.Second); follower == nil; {
+		for _, r := range rs {
+			if h, ok := r.sequencerHealth(); ok && h.Role == "follower" {
+				follower = r
+				break
+			}
 		}
-	}
-	if follower == nil {
-		t.Fatal("no follower to kill")
+		if follower == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("no follower to kill")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	follower.kill()
 	time.Sleep(time.Second)
