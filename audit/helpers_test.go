@@ -136,7 +136,7 @@ func checkpointSize(t testing.TB, l *audit.Log) uint64 {
 // deadline only guards against a hang; nothing is measured.
 func waitCheckpoint(t testing.TB, l *audit.Log, size uint64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for checkpointSize(t, l) < size {
 		if time.Now().After(deadline) {
 			t.Fatalf("no checkpoint covering size %d", size)

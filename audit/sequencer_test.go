@@ -147,6 +147,7 @@ func TestSequencerSharedAppends(t *testing.T) {
 		checkLog(t, db, got, 4*per)
 		// The follower's reads follow the leader's checkpoints, and the
 		// whole log verifies from either.
+		waitCheckpoint(t, a, 4*per)
 		waitCheckpoint(t, b, 4*per)
 		_, vkey := testKeys(t)
 		for _, l := range []*audit.Log{a, b} {
