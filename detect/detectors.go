@@ -675,19 +675,19 @@ func (e *Engine) detectCollusion(ev *event) {
 		// reviewers among fifty customers is no member.
 		p := e.expectedShare(relNeg, sel, e.spanColl)
 		var ids []string
-		asked, expected := 0, 0.0
+		asked := 0
 		for id, m := range w.members {
 			n := len(m.custs)
 			u := max(len(m.st.conc.set.cust), n)
 			if n >= cfg.MinPerEmployee && float64(n) >= cfg.Lift*p*float64(u) {
 				ids = append(ids, id)
 				asked += u
-				expected += p * float64(u)
 			}
 		}
 		if len(ids) < cfg.MinEmployees {
 			continue
 		}
+		expected := p * float64(asked)
 		slices.Sort(ids)
 		teams := map[string]bool{}
 		custs := map[string]bool{}

@@ -18,6 +18,8 @@ func FuzzObserve(f *testing.F) {
 			Purpose: &custos.Purpose{Case: "k-1"}, Decision: "deny", Detail: map[string]string{"case_check": "not_linked"}},
 		{Time: day0.Add(time.Hour), Actor: custos.Actor{Kind: "employee", ID: "e-1"}, Action: "sales.read",
 			Resource: custos.Resource{Type: "seller", ID: "s-1"}, Decision: "allow", Detail: map[string]string{"portfolio": "other"}},
+		{Time: day0.Add(2 * time.Hour), Actor: custos.Actor{Kind: "employee", ID: "e-3"}, Action: "approval.request",
+			Resource: custos.Resource{Type: "customer", ID: "c-1"}, Purpose: &custos.Purpose{Code: "fraud_investigation"}, Decision: "pending"},
 		{Actor: custos.Actor{Kind: "employee", ID: "e-2"}, Action: "reveal", Purpose: &custos.Purpose{Code: "break_glass"},
 			Fields: []custos.FieldDisclosure{{Field: "email", Decision: "plaintext", Plain: true}}, Detail: map[string]string{"break_glass": "true", "grant": "x"}},
 	}
@@ -36,6 +38,7 @@ func FuzzObserve(f *testing.F) {
 			s.eng = New(Config{Rules: rs}, s.idx)
 			s.customers("c-1")
 			s.review("c-1", "s-1", 1, time.Hour)
+			s.record(Record{Order: &custos.Order{ID: "o-1", Customer: "c-1", Seller: "s-1", PlacedAt: day0.Add(-time.Hour)}})
 			s.record(Record{Honey: "c-2"})
 			s.openCase("k-1", "e-1", "e-1", []string{"c-1"}, "s-1")
 			for i := range entries {
