@@ -346,6 +346,25 @@ func TestQuotaExhaustion(t *testing.T) {
 	if ok, _ := q.Check("e-agent", []custos.Role{custos.RoleSupportAgent}, "c-6", f.clock()); ok {
 		t.Fatal("rebuilt quota lets a fourth customer through")
 	}
+	if res.Size == 0 {
+		t.Fatal("rebuild reports no log size to follow from")
+	}
+	// Another replica sharing the log, started before these reveals,
+	// catches up with them and refuses the fourth customer too.
+	other := reveal.NewQuotas(f.svc.Quotas.Limits)
+	if ok, _ := other.Check("e-agent", []custos.Role{custos.RoleSupportAgent}, "c-6", f.clock()); !ok {
+		t.Fatal("a fresh replica refuses before catching up")
+	}
+	next, err := reveal.CatchUpQuotas(context.Background(), f.store, other, 0)
+	if err != nil || next != res.Size {
+		t.Fatalf("catch up: got to %d (want %d), %v", next, res.Size, err)
+	}
+	if ok, _ := other.Check("e-agent", []custos.Role{custos.RoleSupportAgent}, "c-6", f.clock()); ok {
+		t.Fatal("a replica that caught up with the log lets a fourth customer through")
+	}
+	if again, err := reveal.CatchUpQuotas(context.Background(), f.store, other, next); err != nil || again != next {
+		t.Fatalf("catch up with nothing new: %d %v", again, err)
+	}
 }
 
 func TestSuspendedAndRiskStepDown(t *testing.T) {

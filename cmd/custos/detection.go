@@ -10,6 +10,7 @@ import (
 	"github.com/custos/custos"
 	"github.com/custos/custos/audit"
 	"github.com/custos/custos/detect"
+	"github.com/custos/custos/reveal"
 	"github.com/custos/custos/sqlstore"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -216,6 +217,7 @@ type scaleStatus struct {
 	log    *audit.Log
 	audit  *sqlstore.AuditStore
 	alerts *sqlstore.AlertStore
+	quotas *reveal.QuotaFollower // nil with one process (SQLite)
 }
 
 type scaleReport struct {
@@ -225,6 +227,10 @@ type scaleReport struct {
 	Size      uint64 `json:"size"`             // integrated entries
 	Detection uint64 `json:"detection_offset"` // next index detection stores alerts for
 	Lag       uint64 `json:"detection_lag"`    // Size - Detection
+	// Replicas: the log index up to which this replica has counted every
+	// replica's reveals into its quotas, and how far that is behind.
+	QuotaOffset uint64 `json:"quota_offset,omitempty"`
+	QuotaLag    uint64 `json:"quota_lag,omitempty"`
 }
 
 func (s *scaleStatus) report(ctx context.Context) (scaleReport, error) {
@@ -247,6 +253,12 @@ func (s *scaleStatus) report(ctx context.Context) (scaleReport, error) {
 	}
 	if r.Size > r.Detection {
 		r.Lag = r.Size - r.Detection
+	}
+	if s.quotas != nil {
+		r.QuotaOffset = s.quotas.Offset()
+		if r.Size > r.QuotaOffset {
+			r.QuotaLag = r.Size - r.QuotaOffset
+		}
 	}
 	return r, nil
 }
@@ -292,6 +304,9 @@ func (s *scaleStatus) register(reg prometheus.Registerer) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_detect_offset",
 			Help: "Next audit index detection stores alerts for (-1: store unreadable)."},
 			read(func(r scaleReport) float64 { return float64(r.Detection) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_quota_lag_entries",
+			Help: "Integrated audit entries this replica has not yet counted into its quotas (replicas only; -1: store unreadable)."},
+			read(func(r scaleReport) float64 { return float64(r.QuotaLag) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "custos_detect_lag_entries",
 			Help: "Integrated audit entries detection has not yet processed (-1: store unreadable)."},
 			read(func(r scaleReport) float64 { return float64(r.Lag) })),

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -130,9 +131,10 @@ type Config struct {
 	SMTPTLSKey       string   // serve: STARTTLS key (PEM, 0600)
 	SMTPLoopbackAuth bool     // serve: offer AUTH without TLS to loopback clients
 
-	Eval      eval.Config // eval and demo: what to simulate
-	EvalJSON  bool        // eval: print JSON instead of a table
-	DemoSpeed float64     // demo: simulated seconds per second
+	Eval       eval.Config // eval and demo: what to simulate
+	EvalJSON   bool        // eval: print JSON instead of a table
+	CPUProfile string      // eval: write a CPU profile here
+	DemoSpeed  float64     // demo: simulated seconds per second
 
 	Employee string        // token: employee id
 	Service  string        // token: service name
@@ -393,6 +395,7 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 		fs.StringVar(&c.Eval.PolicyDir, "policies", "", "policy pack (default: the built-in pack)")
 		fs.StringVar(&c.Eval.RulesFile, "rules", "", "detection rules file (default: built-in rules)")
 		fs.BoolVar(&c.EvalJSON, "json", false, "print the result as JSON")
+		fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 		common()
 	case "token":
 		fs.StringVar(&c.Data, "data", "", "data directory holding token.key")
@@ -574,12 +577,19 @@ func (m *Main) serve(ctx context.Context) error {
 		Sequencer: auditStore, Sole: c.DB == ""}); err != nil {
 		return err
 	}
-	revealSvc, watcher, err := m.decisionPath(ctx, db)
+	revealSvc, watcher, logSize, err := m.decisionPath(ctx, db)
 	if err != nil {
 		return err
 	}
 	bg, stopDetect := context.WithCancel(context.Background())
+	var quotaFollow *reveal.QuotaFollower
 	if c.DB != "" {
+		// Replicas: each counts the others' reveals into its quotas.
+		quotaFollow = reveal.NewQuotaFollower(auditStore, revealSvc.Quotas, logSize, QuotaFollow)
+		quotaFollow.OnErr = func(err error) {
+			m.Logger.Warn("custos: following the log for quotas failed", slog.String("code", custos.ErrorCode(err)))
+		}
+		go quotaFollow.Run(bg)
 		// Replicas: detection runs on the audit sequencer only.
 		m.detection = startLeaderDetection(bg, m.AuditLog, m.Logger, func(ctx context.Context) (*detection, error) {
 			return startDetection(ctx, db, m.Logger, m.now, m.OnAlert)
@@ -594,7 +604,7 @@ func (m *Main) serve(ctx context.Context) error {
 	m.stopDetect = stopDetect
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	scale := &scaleStatus{log: m.AuditLog, audit: auditStore, alerts: sqlstore.NewAlertStore(db)}
+	scale := &scaleStatus{log: m.AuditLog, audit: auditStore, alerts: sqlstore.NewAlertStore(db), quotas: quotaFollow}
 	scale.register(reg)
 	log := m.AuditLog
 	m.HTTPServer, err = custoshttp.New(custoshttp.Config{
@@ -650,17 +660,22 @@ func (m *Main) serve(ctx context.Context) error {
 	return nil
 }
 
+// QuotaFollow is how often a replica reads the shared log for the other
+// replicas' reveals, so a quota holds across all of them.
+const QuotaFollow = 200 * time.Millisecond
+
 // decisionPath builds the reveal service: the policy watcher over the
 // policy directory (seeded with the default pack on first start), the
 // alias key, quotas rebuilt from the audit log, and the stores.
-func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Service, *policy.Watcher, error) {
+// It also returns the log size the quotas were rebuilt up to.
+func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Service, *policy.Watcher, uint64, error) {
 	c := &m.Config
 	dir := c.Policies
 	if dir == "" {
 		dir = filepath.Join(c.Data, "policies")
 		seeded, err := policies.Seed(dir)
 		if err != nil {
-			return nil, nil, fmt.Errorf("seed policies: %w", err)
+			return nil, nil, 0, fmt.Errorf("seed policies: %w", err)
 		}
 		if seeded {
 			m.Logger.Info("custos: default policy pack written", slog.String("dir", dir))
@@ -670,24 +685,24 @@ func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Servi
 	m.stop = stop
 	watcher := policy.Watch(bg, dir, 0, m.Logger)
 	if version, err, _ := watcher.Status(); version == "" {
-		return nil, nil, fmt.Errorf("policies in %s do not load: %w", dir, err)
+		return nil, nil, 0, fmt.Errorf("policies in %s do not load: %w", dir, err)
 	}
 	aliasKey, err := vault.LoadOrCreateSecret(filepath.Join(c.Data, vault.AliasKeyFile))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	quotas := reveal.NewQuotas(nil)
 	if c.QuotaFile != "" {
 		limits, def, err := reveal.LoadLimits(c.QuotaFile)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 		quotas = reveal.NewQuotas(limits)
 		quotas.Default = def
 	}
 	rb, err := reveal.RebuildQuotas(ctx, &sqlstore.AuditStore{DB: db}, quotas, m.now())
 	if err != nil {
-		return nil, nil, fmt.Errorf("rebuild quotas from the audit log: %w", err)
+		return nil, nil, 0, fmt.Errorf("rebuild quotas from the audit log: %w", err)
 	}
 	m.Logger.Info("custos: quotas rebuilt from the audit log", slog.Int("reveals", rb.Reveals))
 	if rb.Unreadable > 0 {
@@ -704,7 +719,7 @@ func (m *Main) decisionPath(ctx context.Context, db *sqlstore.DB) (*reveal.Servi
 		Quotas:   quotas,
 		Logger:   m.Logger,
 		Now:      m.now,
-	}, watcher, nil
+	}, watcher, rb.Size, nil
 }
 
 // startRelay starts the SMTP relay for the alias domain: marketplace mail
@@ -797,6 +812,17 @@ func (m *Main) eval(ctx context.Context) error {
 	cfg.Logger = m.Logger
 	if !m.Config.EvalJSON {
 		cfg.Progress = m.Stderr
+	}
+	if m.Config.CPUProfile != "" {
+		f, err := os.Create(m.Config.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := eval.Run(ctx, cfg)
 	if err != nil {

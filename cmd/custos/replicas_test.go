@@ -30,6 +30,7 @@ import (
 // loopback port, so it can be killed and restarted at the same address.
 type replica struct {
 	name, addr string
+	args       []string // extra serve flags
 	cmd        *exec.Cmd
 	exited     chan struct{}
 }
@@ -48,7 +49,7 @@ func freePort(t testing.TB) string {
 // the environment (CUSTOS_DB), as an operator's would, not the command line.
 func (r *replica) start(t testing.TB, bin, dir, dsn string, logs io.Writer) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", dir, "--listen", r.addr)
+	cmd := exec.Command(bin, append([]string{"serve", "--data", dir, "--listen", r.addr}, r.args...)...)
 	cmd.Env = append(os.Environ(), "CUSTOS_MASTER_KEY=", EnvDB+"="+dsn)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -395,7 +396,7 @@ type cluster struct {
 	tokens             map[string]string
 }
 
-func startCluster(t testing.TB, n int) *cluster {
+func startCluster(t testing.TB, n int, args ...string) *cluster {
 	t.Helper()
 	dsn := dbtest.PostgresSchema(t) // skips without CUSTOS_TEST_POSTGRES
 	bin := buildBinaryTB(t)
@@ -416,7 +417,7 @@ func startCluster(t testing.TB, n int) *cluster {
 
 	var rs []*replica
 	for i := 0; i < n; i++ {
-		rs = append(rs, &replica{name: fmt.Sprintf("r%d", i)})
+		rs = append(rs, &replica{name: fmt.Sprintf("r%d", i), args: args})
 	}
 	for _, r := range rs {
 		r.addr = freePort(t)

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/custos/custos"
+	"github.com/custos/custos/auth"
+)
+
+// TestReplicasShareState checks what one replica decides is enforced by the
+// others: a suspension made through one replica refuses the employee's
+// next request on another within a second, and a quota counts reveals
+// made through every replica.
+func TestReplicasShareState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL-backed replicas")
+	}
+	quotaFile := filepath.Join(t.TempDir(), "quotas.yaml")
+	if err := os.WriteFile(quotaFile, []byte("support_agent: {per_hour: 3, per_day: 10}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 2, "--quotas", quotaFile)
+	a, b := c.rs[0], c.rs[1]
+	iss, err := auth.LoadOrCreateIssuer(c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := iss.Issue(custos.Principal{Kind: custos.KindEmployee, ID: "e-sec"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(r *replica, method, path, token, body string) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+r.addr+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("%s %s on %s: %v", method, path, r.name, err)
+		}
+		defer resp.Body.Close()
+		var out json.RawMessage
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, out := do(a, "POST", "/v1/ingest", c.svc,
+		`{"type":"employee","id":"e-sec","name":"Sec","roles":["security_investigator"],"team":"sec","region":"EU","status":"active"}`+"\n"); code != 200 {
+		t.Fatalf("ingest investigator: %d %s", code, out)
+	}
+	reveal := func(r *replica, emp string, n int) (int, string, []string) {
+		t.Helper()
+		code, out := do(r, "POST", "/v1/reveal", c.tokens[emp],
+			fmt.Sprintf(`{"customer":"c-%s-%d","fields":["email"],"purpose":{"case":"k-%s"},"want":"masked"}`, emp[2:], n, emp[2:]))
+		var resp struct {
+			Fields map[string]struct {
+				Decision string `json:"decision"`
+			} `json:"fields"`
+			Reasons    []string `json:"reasons"`
+			AuditIndex uint64   `json:"audit_index"`
+		}
+		if code == 200 {
+			if err := json.Unmarshal(out, &resp); err != nil {
+				t.Fatalf("reveal response: %v", err)
+			}
+		}
+		return code, resp.Fields["email"].Decision, resp.Reasons
+	}
+
+	// Suspension: made on a, enforced on b within a second.
+	if code, _, _ := reveal(b, "e-0", 0); code != 200 {
+		t.Fatalf("reveal before suspension: %d", code)
+	}
+	if code, out := do(a, "PUT", "/v1/employees/e-0/status", sec, `{"status":"suspended","note":"investigation 12"}`); code != 200 {
+		t.Fatalf("suspend on %s: %d %s", a.name, code, out)
+	}
+	suspended := time.Now()
+	for {
+		code, _, _ := reveal(b, "e-0", 1)
+		if code == http.StatusForbidden {
+			break
+		}
+		if time.Since(suspended) > time.Second {
+			t.Fatalf("%s still answers a suspended employee %s after the suspension (last status %d)", b.name, time.Since(suspended), code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Quota (3 distinct customers an hour): three through a, the fourth
+	// through b, once b has counted the log up to them, is refused.
+	for n := 0; n < 3; n++ {
+		if code, dec, why := reveal(a, "e-1", n); code != 200 || dec != "masked" {
+			t.Fatalf("reveal %d within quota on %s: %d %q %v", n, a.name, code, dec, why)
+		}
+	}
+	ha, ok := a.sequencerHealth()
+	if !ok {
+		t.Fatal("no health from a")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hb, ok := b.sequencerHealth()
+		if ok && hb.QuotaOffset >= ha.Size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's quotas never counted the log up to %d (at %d)", b.name, ha.Size, hb.QuotaOffset)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, dec, why := reveal(b, "e-1", 3)
+	if code != 200 || dec != "deny" || !strings.Contains(strings.Join(why, " "), "quota") {
+		t.Fatalf("fourth customer on %s: %d %q %v, want a quota deny", b.name, code, dec, why)
+	}
+	// A customer already counted stays revealable on either replica.
+	if code, dec, why := reveal(b, "e-1", 0); code != 200 || dec != "masked" {
+		t.Fatalf("counted customer on %s: %d %q %v", b.name, code, dec, why)
+	}
+}
