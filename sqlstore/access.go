@@ -117,10 +117,14 @@ func (s *AccessStore) queryApprovals(ctx context.Context, q string, args ...any)
 	return out, s.DB.Dialect.Translate(rows.Err())
 }
 
-func (s *AccessStore) Grants(ctx context.Context, employee, customer string, now time.Time) ([]custos.Approval, error) {
-	return s.queryApprovals(ctx, `SELECT `+approvalCols+` FROM approvals
+// grantsQuery runs on every reveal; migration 0009's index serves both its
+// filter and its order (TestGrantsQueryPlan).
+const grantsQuery = `SELECT ` + approvalCols + ` FROM approvals
 		WHERE requester = ? AND customer = ? AND status = ? AND decided_at <= ? AND expires > ?
-		ORDER BY created_at`, employee, customer, custos.ApprovalApproved, now.UnixNano(), now.UnixNano())
+		ORDER BY created_at`
+
+func (s *AccessStore) Grants(ctx context.Context, employee, customer string, now time.Time) ([]custos.Approval, error) {
+	return s.queryApprovals(ctx, grantsQuery, employee, customer, custos.ApprovalApproved, now.UnixNano(), now.UnixNano())
 }
 
 func (s *AccessStore) PendingApprovals(ctx context.Context, limit int) ([]custos.Approval, error) {

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,4 +172,30 @@ func TestAliases(t *testing.T) {
 			t.Fatalf("partial write of alias batch: %v", err)
 		}
 	})
+}
+
+// TestGrantsQueryPlan pins the plan of the approvals lookup every reveal
+// makes: SQLite must search the grant index on requester and customer, not
+// walk every approved approval in created_at order (which it did with the
+// index of migration 0003 once a company had many approvals).
+func TestGrantsQueryPlan(t *testing.T) {
+	db := dbtest.SQLite(t)
+	rows, err := db.Read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+sqlstore.GrantsQuery, "e-1", "c-1", "approved", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	got := strings.Join(plan, "; ")
+	if !strings.Contains(got, "approvals_grant_by_time (requester=? AND customer=?") || strings.Contains(got, "TEMP B-TREE") {
+		t.Fatalf("grants query plan: %s", got)
+	}
 }
