@@ -26,7 +26,11 @@ import (
 //
 // List lookups (ReviewsByCustomer, CasesByAssignee …) return an empty slice,
 // not ENOTFOUND, when nothing matches: an id with no records is not an error.
-type EntityStore struct{ DB *DB }
+type EntityStore struct {
+	DB *DB
+	// Now stamps the change feed's rows (see Changes); time.Now when nil.
+	Now func() time.Time
+}
 
 var _ custos.EntityStore = (*EntityStore)(nil)
 
@@ -45,6 +49,9 @@ func NewEntityStore(db *DB) *EntityStore { return &EntityStore{DB: db} }
 // a schema constraint (a review rating outside 1..5) also yields EINVALID,
 // with the whole batch rolled back. A cancelled ctx rolls the batch back and
 // returns ctx's error.
+//
+// A batch with records detection reads (anything but sales) also adds one
+// row to the change feed, in the same transaction (see Changes).
 func (s *EntityStore) Ingest(ctx context.Context, b *custos.Batch) error {
 	if b == nil {
 		return custos.Errorf(custos.EINVALID, "nil batch")
@@ -56,6 +63,7 @@ func (s *EntityStore) Ingest(ctx context.Context, b *custos.Batch) error {
 	if len(sets) == 0 {
 		return nil
 	}
+	change := encodeChange(sets)
 	pg := s.DB.Dialect.Name() == "postgres"
 	var failed string // table being written when an error struck
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
@@ -69,6 +77,11 @@ func (s *EntityStore) Ingest(ctx context.Context, b *custos.Batch) error {
 			if err != nil {
 				failed = rs.t.name
 				return fmt.Errorf("ingest %s: %w", rs.t.name, err)
+			}
+		}
+		if change != nil {
+			if err := s.writeChange(ctx, tx, change); err != nil {
+				return fmt.Errorf("ingest changes: %w", err)
 			}
 		}
 		return nil
