@@ -220,7 +220,9 @@ func (x *Index) ApplyBatch(b *custos.Batch, at time.Time) {
 	}
 }
 
-// Apply updates the index with one record. Records are upserts by id.
+// Apply updates the index with one record. Records are upserts by id:
+// applying a record again changes nothing, so a reader may replay records
+// it may already have (detection replays the change feed over a snapshot).
 func (x *Index) Apply(r Record) {
 	switch {
 	case r.Employee != nil:
@@ -319,8 +321,11 @@ func (x *Index) applyReview(r *custos.Review) {
 		return false
 	}
 	if i := slices.IndexFunc(list, func(v ReviewInfo) bool { return v.ID == r.ID }); i >= 0 {
-		// An upsert: take the old version out, counts included.
 		old := list[i]
+		if old.Seller == r.Seller && old.Rating == r.Rating && old.At.Equal(r.CreatedAt) {
+			return // the same review again: keep its place among equal times
+		}
+		// An upsert: take the old version out, counts included.
 		list = slices.Delete(list, i, i+1)
 		if old.Rating <= custos.NegativeRating && !wasNeg(old.Seller) {
 			x.negative[old.Seller]--

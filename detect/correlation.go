@@ -30,13 +30,18 @@ type revealRef struct {
 type correlation struct {
 	byCustomer map[string][]revealRef
 	named      map[string]map[string]bool // employee|seller → customers messaged
-	sweepAt    int64
+	// flagged holds the ids of the messages that named someone, with when,
+	// so a message delivered again (a re-ingest, the change feed replaying
+	// a batch) raises nothing new. Swept with byCustomer.
+	flagged map[string]int64
+	sweepAt int64
 }
 
 func (c *correlation) init() {
 	if c.byCustomer == nil {
 		c.byCustomer = map[string][]revealRef{}
 		c.named = map[string]map[string]bool{}
+		c.flagged = map[string]int64{}
 	}
 }
 
@@ -65,6 +70,11 @@ func (e *Engine) rememberReveal(index uint64, t int64, entry *custos.AuditEntry)
 				c.byCustomer[cust] = refs
 			}
 		}
+		for id, at := range c.flagged {
+			if at < cut {
+				delete(c.flagged, id)
+			}
+		}
 		c.sweepAt = t + dayNanos
 	}
 }
@@ -83,6 +93,9 @@ func (e *Engine) onMessage(t int64, m *custos.Message) {
 	}
 	c := &e.corr
 	c.init()
+	if _, again := c.flagged[m.ID]; again && m.ID != "" {
+		return
+	}
 	cut := t - int64(CorrelationWindow)
 	seen := map[string]bool{}
 	for _, r := range c.byCustomer[m.Customer] {
@@ -123,5 +136,8 @@ func (e *Engine) onMessage(t int64, m *custos.Message) {
 			first:    r.at,
 			force:    true,
 		})
+	}
+	if len(seen) > 0 && m.ID != "" {
+		c.flagged[m.ID] = t
 	}
 }
