@@ -159,16 +159,6 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.OnIngest != nil {
-		// The hook gets the business records and the customers' ids and
-		// regions only: plaintext PII stays here, on its way to the vault.
-		b := recs.Batch
-		b.Customers = make([]custos.SealedCustomer, len(recs.Customers))
-		for i, c := range recs.Customers {
-			b.Customers[i] = custos.SealedCustomer{ID: c.ID, Region: c.Region}
-		}
-		s.cfg.OnIngest(&b)
-	}
 	for typ, n := range counts {
 		s.metrics.ingested.WithLabelValues(typ).Add(float64(n))
 	}

@@ -130,10 +130,6 @@ type Config struct {
 	// Alerts is detection's alert store; without it the alert routes
 	// answer 503.
 	Alerts custos.AlertStore
-	// OnIngest, if set, receives every batch once it is committed, with
-	// customers reduced to id and region (no PII, no key material).
-	// Detection uses it to keep its business context current.
-	OnIngest func(*custos.Batch)
 	// Activity is the console's per-employee projection of the audit log
 	// (sqlstore.ActivityStore); without it the console's employee and
 	// seller pages show no timelines.

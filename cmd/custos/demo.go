@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/custos/custos"
-	"github.com/custos/custos/detect"
 	"github.com/custos/custos/sim"
 	"github.com/custos/custos/sqlstore"
 )
@@ -208,10 +207,10 @@ func (d *demoDriver) do(method, path, token, ctype string, body []byte, out any)
 }
 
 // plantHoney marks the simulator's honeytoken customers in the vault's
-// metadata (the ingest API has no such field, by design) and tells
-// detection.
+// metadata (the ingest API has no such field, by design); detection learns
+// of them from the change feed, like of every ingest.
 func (d *demoDriver) plantHoney(ctx context.Context, ids []string) error {
-	store := sqlstore.NewEntityStore(d.m.DB)
+	store := &sqlstore.EntityStore{DB: d.m.DB, Now: d.m.now}
 	for _, id := range ids {
 		sc, err := store.Customer(ctx, id)
 		if err != nil {
@@ -221,7 +220,6 @@ func (d *demoDriver) plantHoney(ctx context.Context, ids []string) error {
 		if err := store.Ingest(ctx, &custos.Batch{Customers: []custos.SealedCustomer{*sc}}); err != nil {
 			return err
 		}
-		d.m.detection.eng.ObserveRecord(detect.Record{At: d.m.now(), Honey: id})
 	}
 	return nil
 }

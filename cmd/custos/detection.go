@@ -22,11 +22,13 @@ const recordsConsumer = "detect.records"
 
 // detection is the in-process detector of a serve: the engine over an
 // in-memory index of the business context, a runner tailing the audit log,
-// and the hook that keeps the index current as batches are ingested.
+// and a reader of the store's change feed that keeps the index current
+// with the batches ingested through any replica.
 type detection struct {
 	eng     *detect.Engine
 	runner  *detect.Runner
 	alerts  *sqlstore.AlertStore
+	ents    *sqlstore.EntityStore
 	logger  *slog.Logger
 	onAlert func(custos.Alert)
 	now     func() time.Time
@@ -34,59 +36,114 @@ type detection struct {
 
 	mu sync.Mutex // serialises record alerts' writes
 
+	feedMu  sync.Mutex // one reader of the change feed at a time
+	feedPos uint64     // seq of the last change applied
+	pruned  time.Time  // when the feed was last pruned (wall clock)
+
 	// On a replica, the detection returned by startLeaderDetection is a
-	// shell: it forwards to the detection running while this replica is
-	// the audit sequencer, and drops ingests while it is not.
+	// shell: inner is the detection running while this replica is the
+	// audit sequencer, nil while it is not.
 	shell bool
 	inner atomic.Pointer[detection]
 }
+
+// Change feed: how often detection reads it when the audit log is quiet,
+// how many changes (ingest batches) it reads at a time, how long the feed
+// keeps changes detection has applied, and how often it prunes them.
+const (
+	ChangePoll      = 100 * time.Millisecond
+	ChangePage      = 16
+	ChangeRetention = 24 * time.Hour
+	ChangePrune     = time.Hour
+)
 
 // startDetection loads the business context from the store, replays the
 // log up to the stored offset and tails it in the background until ctx is
 // done. Risk changes go to the access store, so the decision path steps an
 // employee down on their next request.
+//
+// Ingested batches reach it through the change feed, whichever replica
+// ingested them. The feed position is read before the snapshot, so a batch
+// committed in between is both in the snapshot and applied again from the
+// feed, which changes nothing (detect.Index applies records idempotently).
+// Before the runner observes audit entries it applies every change visible
+// by then: a case ingested before a reveal that names it is known when the
+// reveal is judged. Between audit entries the feed is read every
+// ChangePoll, so alerts that records raise by themselves (a case an
+// employee opened for themselves) do not wait for audit traffic.
 func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger, clock func() time.Time, onAlert func(custos.Alert)) (*detection, error) {
+	ents := &sqlstore.EntityStore{DB: db, Now: clock}
+	from, err := ents.LastChange(ctx)
+	if err != nil {
+		return nil, err
+	}
 	idx := detect.NewIndex()
 	now := clock()
-	if err := sqlstore.NewEntityStore(db).Snapshot(ctx, func(b *custos.Batch) error {
+	if err := ents.Snapshot(ctx, func(b *custos.Batch) error {
 		idx.ApplyBatch(b, now)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	access := sqlstore.NewAccessStore(db)
-	d := &detection{alerts: sqlstore.NewAlertStore(db), logger: logger, onAlert: onAlert, now: clock, done: make(chan struct{})}
+	d := &detection{alerts: sqlstore.NewAlertStore(db), ents: ents, logger: logger, onAlert: onAlert, now: clock,
+		done: make(chan struct{}), feedPos: from}
 	d.eng = detect.New(detect.Config{Logger: logger, OnRisk: detect.StoreRisk(ctx, access, logger)}, idx)
-	d.runner = detect.NewRunner(d.eng, &detect.AuditStoreSource{Store: &sqlstore.AuditStore{DB: db}, Decode: audit.Decode},
-		d.alerts, detect.RunnerOptions{Logger: logger, Poll: 100 * time.Millisecond, OnAlerts: d.logAlerts})
+	src := &feedFirst{EntrySource: &detect.AuditStoreSource{Store: &sqlstore.AuditStore{DB: db}, Decode: audit.Decode}, d: d}
+	d.runner = detect.NewRunner(d.eng, src, d.alerts,
+		detect.RunnerOptions{Logger: logger, Poll: 100 * time.Millisecond, OnAlerts: d.logAlerts})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(d.done)
+		defer wg.Done()
 		if err := d.runner.Run(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("custos: detection stopped", slog.String("err", err.Error()))
 		}
 	}()
-	go d.refreshHoney(ctx, sqlstore.NewEntityStore(db))
+	go func() {
+		defer wg.Done()
+		d.followChanges(ctx)
+	}()
+	go func() {
+		wg.Wait()
+		close(d.done)
+	}()
 	return d, nil
 }
 
-// HoneyRefresh is how often detection re-reads which customers are
-// honeytokens, so `custos honey plant` takes effect on a running server.
-const HoneyRefresh = 30 * time.Second
+// feedFirst is the runner's audit log source: before it hands over
+// entries, detection applies the changes committed before they were read.
+type feedFirst struct {
+	detect.EntrySource
+	d *detection
+}
 
-func (d *detection) refreshHoney(ctx context.Context, store *sqlstore.EntityStore) {
-	known := map[string]bool{}
-	t := time.NewTicker(HoneyRefresh)
+func (f *feedFirst) Entries(ctx context.Context, from uint64, max int) ([]detect.IndexedEntry, error) {
+	entries, err := f.EntrySource.Entries(ctx, from, max)
+	if err != nil || len(entries) == 0 {
+		return entries, err
+	}
+	if err := f.d.catchUp(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Not EINTERNAL, which would stop the runner: it retries.
+		return nil, &custos.Error{Code: custos.EUNAVAILABLE, Message: "change feed unreadable"}
+	}
+	return entries, nil
+}
+
+// followChanges applies the change feed every ChangePoll, and prunes it
+// every ChangePrune, until ctx is done.
+func (d *detection) followChanges(ctx context.Context) {
+	t := time.NewTicker(ChangePoll)
 	defer t.Stop()
 	for {
-		ids, err := store.HoneyIDs(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.logger.Warn("custos: reading honeytokens failed", slog.String("code", custos.ErrorCode(err)))
+		if err := d.catchUp(ctx); err != nil && ctx.Err() == nil {
+			d.logger.Warn("custos: reading the change feed failed", slog.String("code", custos.ErrorCode(err)))
 		}
-		for _, id := range ids {
-			if !known[id] {
-				known[id] = true
-				d.eng.ObserveRecord(detect.Record{At: d.now(), Honey: id})
-			}
+		if time.Since(d.pruned) >= ChangePrune {
+			d.prune(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -96,46 +153,86 @@ func (d *detection) refreshHoney(ctx context.Context, store *sqlstore.EntityStor
 	}
 }
 
-// ingested feeds a committed batch to the engine, and stores any alert the
-// records themselves raise (a case opened by an employee for themselves,
-// say).
-func (d *detection) ingested(b *custos.Batch) {
-	if d.shell {
-		if in := d.inner.Load(); in != nil {
-			in.ingested(b)
+// catchUp applies every change after the feed position, a page at a time.
+func (d *detection) catchUp(ctx context.Context) error {
+	d.feedMu.Lock()
+	defer d.feedMu.Unlock()
+	for {
+		page, err := d.ents.Changes(ctx, d.feedPos, ChangePage)
+		if err != nil {
+			return err
 		}
-		return
+		for _, c := range page {
+			if c.Batch == nil {
+				d.logger.Error("custos: a change in the feed does not decode; detection skips it", slog.Uint64("seq", c.Seq))
+			} else {
+				d.apply(ctx, c.Batch, c.Ingested)
+			}
+			d.feedPos = c.Seq
+		}
+		if len(page) < ChangePage {
+			return nil
+		}
 	}
+}
+
+// FeedPosition returns the seq of the last change detection applied.
+func (d *detection) FeedPosition() uint64 {
+	d.feedMu.Lock()
+	defer d.feedMu.Unlock()
+	return d.feedPos
+}
+
+// prune deletes changes older than ChangeRetention that detection has
+// applied (never one it has not: a replica's slow clock cannot make it
+// lose a batch).
+func (d *detection) prune(ctx context.Context) {
+	d.pruned = time.Now()
+	n, err := d.ents.PruneChanges(ctx, d.now().Add(-ChangeRetention), d.FeedPosition())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		d.logger.Warn("custos: pruning the change feed failed", slog.String("code", custos.ErrorCode(err)))
+	case n > 0:
+		d.logger.Info("custos: change feed pruned", slog.Int64("changes", n))
+	}
+}
+
+// apply feeds one ingested batch to the engine, its records timed at the
+// ingest, and stores any alert the records themselves raise (a case
+// opened by an employee for themselves, say).
+func (d *detection) apply(ctx context.Context, b *custos.Batch, at time.Time) {
 	var alerts []custos.Alert
-	now := d.now()
 	observe := func(r detect.Record) { alerts = append(alerts, d.eng.ObserveRecord(r)...) }
 	for i := range b.Employees {
-		observe(detect.Record{At: now, Employee: &b.Employees[i]})
+		observe(detect.Record{At: at, Employee: &b.Employees[i]})
 	}
 	for i := range b.Customers {
-		observe(detect.Record{At: now, Customer: b.Customers[i].ID})
+		observe(detect.Record{At: at, Customer: b.Customers[i].ID})
+		if b.Customers[i].Honey {
+			observe(detect.Record{At: at, Honey: b.Customers[i].ID})
+		}
 	}
 	for i := range b.Sellers {
-		observe(detect.Record{At: now, Seller: &b.Sellers[i]})
+		observe(detect.Record{At: at, Seller: &b.Sellers[i]})
 	}
 	for i := range b.Orders {
-		observe(detect.Record{At: now, Order: &b.Orders[i]})
+		observe(detect.Record{At: at, Order: &b.Orders[i]})
 	}
 	for i := range b.Reviews {
-		observe(detect.Record{At: now, Review: &b.Reviews[i]})
+		observe(detect.Record{At: at, Review: &b.Reviews[i]})
 	}
 	for i := range b.Cases {
-		observe(detect.Record{At: now, Case: &b.Cases[i]})
+		observe(detect.Record{At: at, Case: &b.Cases[i]})
 	}
 	for i := range b.Messages {
-		observe(detect.Record{At: now, Message: &b.Messages[i]})
+		observe(detect.Record{At: at, Message: &b.Messages[i]})
 	}
 	if len(alerts) == 0 {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.alerts.SaveAlerts(context.Background(), recordsConsumer, 0, 0, alerts); err != nil {
+	if err := d.alerts.SaveAlerts(ctx, recordsConsumer, 0, 0, alerts); err != nil {
 		d.logger.Error("custos: storing alerts from ingested records failed", slog.String("code", custos.ErrorCode(err)))
 		return
 	}
@@ -152,7 +249,8 @@ func (d *detection) logAlerts(alerts []custos.Alert) {
 	}
 }
 
-// wait blocks until the runner has stopped (after ctx is done).
+// wait blocks until the runner and the feed reader have stopped (after
+// ctx is done).
 func (d *detection) wait() { <-d.done }
 
 // LeaderCheck is how often a replica looks whether it became, or stopped

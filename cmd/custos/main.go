@@ -608,7 +608,9 @@ func (m *Main) serve(ctx context.Context) error {
 	scale.register(reg)
 	log := m.AuditLog
 	m.HTTPServer, err = custoshttp.New(custoshttp.Config{
-		Store:  sqlstore.NewEntityStore(db),
+		// Ingests are stamped with serve's clock in the change feed, which
+		// is how detection (on whichever replica) learns of them.
+		Store:  &sqlstore.EntityStore{DB: db, Now: m.now},
 		Vault:  m.Vault,
 		Tokens: m.Issuer,
 		Audit:  log,
@@ -630,7 +632,6 @@ func (m *Main) serve(ctx context.Context) error {
 		},
 		Reveal:   revealSvc,
 		Alerts:   sqlstore.NewAlertStore(db),
-		OnIngest: m.detection.ingested,
 		Registry: reg,
 		Logger:   m.Logger,
 		Now:      m.now,
