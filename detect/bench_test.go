@@ -13,8 +13,10 @@ var (
 
 // BenchmarkEngine measures the engine alone on a generated stream (2,000
 // employees, 6 days: reveals, sales reads, case records, with the default
-// rules). Only audit entries count as events; the case records in between
-// are processed in the timed loop too.
+// rules). b.N counts audit entries; the business records in between (a
+// third of the stream: cases, orders, reviews) are processed in the timed
+// loop too. events/s counts both, as custos eval does; entries/s counts
+// audit entries alone.
 func BenchmarkEngine(b *testing.B) {
 	benchOnce.Do(func() { benchGen = generate(1, 2000, 6) })
 	g := benchGen
@@ -22,6 +24,7 @@ func BenchmarkEngine(b *testing.B) {
 	var eng *Engine
 	pos := len(g.items)
 	var n uint64
+	records := 0
 	var cpu, started time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -42,6 +45,7 @@ func BenchmarkEngine(b *testing.B) {
 		pos++
 		if it.rec != nil {
 			eng.ObserveRecord(*it.rec)
+			records++
 			continue
 		}
 		eng.Observe(n, it.entry)
@@ -49,9 +53,11 @@ func BenchmarkEngine(b *testing.B) {
 		i++
 	}
 	cpu += cpuTime() - started
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	events := b.N + records
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 	if cpu > 0 {
 		// CPU time of the whole process (GC included) per event.
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(events), "cpu-ns/event")
 	}
 }
