@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,26 +28,9 @@ func TestReplicasDetectionSeesFollowerIngest(t *testing.T) {
 	if fol == lead {
 		fol = c.rs[1]
 	}
-	do := func(r *replica, method, path, token, body string) (int, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(method, "http://"+r.addr+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatalf("%s %s on %s: %v", method, path, r.name, err)
-		}
-		defer resp.Body.Close()
-		var out json.RawMessage
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
 	ingest := func(r *replica, ndjson string) {
 		t.Helper()
-		if code, out := do(r, "POST", "/v1/ingest", c.svc, ndjson); code != 200 {
+		if code, out := call(t, r, "POST", "/v1/ingest", c.svc, ndjson); code != 200 {
 			t.Fatalf("ingest on %s: %d %s", r.name, code, out)
 		}
 	}
@@ -69,7 +50,7 @@ func TestReplicasDetectionSeesFollowerIngest(t *testing.T) {
 	ingest(fol, `{"type":"seller","id":"s-x","name":"Seller X","category":"toys"}`+"\n")
 
 	// e-0 is shown c-0-0's email (masked) under their case.
-	code, out := do(fol, "POST", "/v1/reveal", c.tokens["e-0"], `{"customer":"c-0-0","fields":["email"],"purpose":{"case":"k-0"},"want":"masked"}`)
+	code, out := call(t, fol, "POST", "/v1/reveal", c.tokens["e-0"], `{"customer":"c-0-0","fields":["email"],"purpose":{"case":"k-0"},"want":"masked"}`)
 	var rv struct {
 		Fields map[string]struct {
 			Decision string `json:"decision"`
@@ -95,7 +76,7 @@ func TestReplicasDetectionSeesFollowerIngest(t *testing.T) {
 
 	alerted := func(r *replica) bool {
 		q := url.Values{"detector": {detect.DetectorCorrelation}, "employee": {"e-0"}}
-		code, out := do(r, "GET", "/v1/alerts?"+q.Encode(), c.svc, "")
+		code, out := call(t, r, "GET", "/v1/alerts?"+q.Encode(), c.svc, "")
 		var list struct {
 			Alerts []custos.Alert `json:"alerts"`
 		}

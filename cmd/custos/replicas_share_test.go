@@ -36,30 +36,13 @@ func TestReplicasShareState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := func(r *replica, method, path, token, body string) (int, []byte) {
-		t.Helper()
-		req, err := http.NewRequest(method, "http://"+r.addr+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatalf("%s %s on %s: %v", method, path, r.name, err)
-		}
-		defer resp.Body.Close()
-		var out json.RawMessage
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-	if code, out := do(a, "POST", "/v1/ingest", c.svc,
+	if code, out := call(t, a, "POST", "/v1/ingest", c.svc,
 		`{"type":"employee","id":"e-sec","name":"Sec","roles":["security_investigator"],"team":"sec","region":"EU","status":"active"}`+"\n"); code != 200 {
 		t.Fatalf("ingest investigator: %d %s", code, out)
 	}
 	reveal := func(r *replica, emp string, n int) (int, string, []string) {
 		t.Helper()
-		code, out := do(r, "POST", "/v1/reveal", c.tokens[emp],
+		code, out := call(t, r, "POST", "/v1/reveal", c.tokens[emp],
 			fmt.Sprintf(`{"customer":"c-%s-%d","fields":["email"],"purpose":{"case":"k-%s"},"want":"masked"}`, emp[2:], n, emp[2:]))
 		var resp struct {
 			Fields map[string]struct {
@@ -80,7 +63,7 @@ func TestReplicasShareState(t *testing.T) {
 	if code, _, _ := reveal(b, "e-0", 0); code != 200 {
 		t.Fatalf("reveal before suspension: %d", code)
 	}
-	if code, out := do(a, "PUT", "/v1/employees/e-0/status", sec, `{"status":"suspended","note":"investigation 12"}`); code != 200 {
+	if code, out := call(t, a, "PUT", "/v1/employees/e-0/status", sec, `{"status":"suspended","note":"investigation 12"}`); code != 200 {
 		t.Fatalf("suspend on %s: %d %s", a.name, code, out)
 	}
 	suspended := time.Now()

@@ -471,6 +471,26 @@ func startCluster(t testing.TB, n int, args ...string) *cluster {
 	return &cluster{rs: rs, dir: dir, dsn: dsn, bin: bin, svc: svc, logs: logs, reqs: reqs, tokens: tokens}
 }
 
+// call sends one request with a bearer token to replica r and returns the
+// status and the JSON body (nil if it is not JSON).
+func call(t testing.TB, r *replica, method, path, token, body string) (int, json.RawMessage) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+r.addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s on %s: %v", method, path, r.name, err)
+	}
+	defer resp.Body.Close()
+	var out json.RawMessage
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 // buildBinaryTB builds cmd/custos for a test or a benchmark.
 func buildBinaryTB(t testing.TB) string {
 	t.Helper()
