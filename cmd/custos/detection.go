@@ -16,8 +16,8 @@ import (
 )
 
 // recordsConsumer is the AlertStore consumer under which alerts raised by
-// business records (not by audit entries) are stored. Its offset never
-// moves: those alerts have no log range of their own.
+// business records (not by audit entries) are stored. Its offset is the
+// change-feed position (seq of the last change applied), not a log index.
 const recordsConsumer = "detect.records"
 
 // detection is the in-process detector of a serve: the engine over an
@@ -36,9 +36,11 @@ type detection struct {
 
 	mu sync.Mutex // serialises record alerts' writes
 
-	feedMu  sync.Mutex // one reader of the change feed at a time
-	feedPos uint64     // seq of the last change applied
-	pruned  time.Time  // when the feed was last pruned (wall clock)
+	feedMu   sync.Mutex  // one reader of the change feed at a time
+	feedPos  uint64      // seq of the last change applied and stored
+	logStart uint64      // the log offset detection resumed from
+	ready    atomic.Bool // the log is replayed up to logStart: apply the feed
+	pruned   time.Time   // when the feed was last pruned (wall clock)
 
 	// On a replica, the detection returned by startLeaderDetection is a
 	// shell: inner is the detection running while this replica is the
@@ -63,17 +65,29 @@ const (
 // employee down on their next request.
 //
 // Ingested batches reach it through the change feed, whichever replica
-// ingested them. The feed position is read before the snapshot, so a batch
-// committed in between is both in the snapshot and applied again from the
-// feed, which changes nothing (detect.Index applies records idempotently).
-// Before the runner observes audit entries it applies every change visible
-// by then: a case ingested before a reveal that names it is known when the
-// reveal is judged. Between audit entries the feed is read every
-// ChangePoll, so alerts that records raise by themselves (a case an
-// employee opened for themselves) do not wait for audit traffic.
+// ingested them. Like the log, the feed resumes from a stored position:
+// the records consumer's offset, stored with the alerts the changes raise
+// in one compare-and-set, so a change applied by a detection that has since
+// died (a failover, a crash) is applied again and its alerts are neither
+// lost nor stored twice. Changes after that position are in the snapshot
+// too; applying them again changes nothing in the index (detect.Index
+// applies records idempotently) but raises what they raise: a seller's
+// message to a customer an employee was shown, which the snapshot does not
+// hold. The feed is applied once the log is replayed up to its stored
+// offset, so those alerts see the reveals before them. From then on,
+// before the runner observes new audit entries it applies every change
+// visible by then: a case ingested before a reveal that names it is known
+// when the reveal is judged. Between audit entries the feed is read every
+// ChangePoll, so alerts that records raise by themselves do not wait for
+// audit traffic.
 func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger, clock func() time.Time, onAlert func(custos.Alert)) (*detection, error) {
 	ents := &sqlstore.EntityStore{DB: db, Now: clock}
-	from, err := ents.LastChange(ctx)
+	alerts := sqlstore.NewAlertStore(db)
+	feedFrom, err := alerts.DetectOffset(ctx, recordsConsumer)
+	if err != nil {
+		return nil, err
+	}
+	logFrom, err := alerts.DetectOffset(ctx, detect.DefaultConsumer)
 	if err != nil {
 		return nil, err
 	}
@@ -86,8 +100,8 @@ func startDetection(ctx context.Context, db *sqlstore.DB, logger *slog.Logger, c
 		return nil, err
 	}
 	access := sqlstore.NewAccessStore(db)
-	d := &detection{alerts: sqlstore.NewAlertStore(db), ents: ents, logger: logger, onAlert: onAlert, now: clock,
-		done: make(chan struct{}), feedPos: from}
+	d := &detection{alerts: alerts, ents: ents, logger: logger, onAlert: onAlert, now: clock,
+		done: make(chan struct{}), feedPos: feedFrom, logStart: logFrom}
 	d.eng = detect.New(detect.Config{Logger: logger, OnRisk: detect.StoreRisk(ctx, access, logger)}, idx)
 	src := &feedFirst{EntrySource: &detect.AuditStoreSource{Store: &sqlstore.AuditStore{DB: db}, Decode: audit.Decode}, d: d}
 	d.runner = detect.NewRunner(d.eng, src, d.alerts,
@@ -120,7 +134,10 @@ type feedFirst struct {
 
 func (f *feedFirst) Entries(ctx context.Context, from uint64, max int) ([]detect.IndexedEntry, error) {
 	entries, err := f.EntrySource.Entries(ctx, from, max)
-	if err != nil || len(entries) == 0 {
+	if from >= f.d.logStart {
+		f.d.ready.Store(true) // replayed: from here on the feed goes first
+	}
+	if err != nil || len(entries) == 0 || !f.d.ready.Load() {
 		return entries, err
 	}
 	if err := f.d.catchUp(ctx); err != nil {
@@ -153,23 +170,39 @@ func (d *detection) followChanges(ctx context.Context) {
 	}
 }
 
-// catchUp applies every change after the feed position, a page at a time.
+// catchUp applies every change after the feed position, a page at a time,
+// storing each page's alerts with the new position. Until the log is
+// replayed up to where detection resumed, it waits (does nothing).
 func (d *detection) catchUp(ctx context.Context) error {
+	if !d.ready.Load() {
+		return nil
+	}
 	d.feedMu.Lock()
 	defer d.feedMu.Unlock()
 	for {
 		page, err := d.ents.Changes(ctx, d.feedPos, ChangePage)
-		if err != nil {
+		if err != nil || len(page) == 0 {
 			return err
 		}
+		var alerts []custos.Alert
 		for _, c := range page {
 			if c.Batch == nil {
 				d.logger.Error("custos: a change in the feed does not decode; detection skips it", slog.Uint64("seq", c.Seq))
-			} else {
-				d.apply(ctx, c.Batch, c.Ingested)
+				continue
 			}
-			d.feedPos = c.Seq
+			alerts = append(alerts, d.apply(c.Batch, c.Ingested)...)
 		}
+		// If storing fails the page is applied again next time: the index
+		// does not change, and the alerts are raised again.
+		next := page[len(page)-1].Seq
+		d.mu.Lock()
+		err = d.alerts.SaveAlerts(ctx, recordsConsumer, d.feedPos, next, alerts)
+		d.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		d.feedPos = next
+		d.logAlerts(alerts)
 		if len(page) < ChangePage {
 			return nil
 		}
@@ -198,9 +231,9 @@ func (d *detection) prune(ctx context.Context) {
 }
 
 // apply feeds one ingested batch to the engine, its records timed at the
-// ingest, and stores any alert the records themselves raise (a case
-// opened by an employee for themselves, say).
-func (d *detection) apply(ctx context.Context, b *custos.Batch, at time.Time) {
+// ingest, and returns the alerts the records themselves raise (a seller's
+// message to a customer an employee was shown, say).
+func (d *detection) apply(b *custos.Batch, at time.Time) []custos.Alert {
 	var alerts []custos.Alert
 	observe := func(r detect.Record) { alerts = append(alerts, d.eng.ObserveRecord(r)...) }
 	for i := range b.Employees {
@@ -227,16 +260,7 @@ func (d *detection) apply(ctx context.Context, b *custos.Batch, at time.Time) {
 	for i := range b.Messages {
 		observe(detect.Record{At: at, Message: &b.Messages[i]})
 	}
-	if len(alerts) == 0 {
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.alerts.SaveAlerts(ctx, recordsConsumer, 0, 0, alerts); err != nil {
-		d.logger.Error("custos: storing alerts from ingested records failed", slog.String("code", custos.ErrorCode(err)))
-		return
-	}
-	d.logAlerts(alerts)
+	return alerts
 }
 
 func (d *detection) logAlerts(alerts []custos.Alert) {

@@ -78,3 +78,84 @@ func TestDetectionFollowsOtherWriters(t *testing.T) {
 		t.Fatalf("alert raised, yet detection is at change %d of %d", pos, seq)
 	}
 }
+
+// TestDetectionResumesChangeFeed checks that detection resumes the change
+// feed from its stored position, as it resumes the log: a seller's message
+// to a customer an employee was shown, ingested while no detection runs
+// (between a crash or failover and the next start), raises the
+// seller-message correlation alert once detection starts again. Messages
+// are not in the snapshot detection loads, so only the feed brings it.
+func TestDetectionResumesChangeFeed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	m, _ := startServe(t, "--data", dir)
+	c := client{t: t, base: "http://" + m.Addr().String()}
+	svc, err := runCmd(t, "token", "--data", dir, "--service", "feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := runCmd(t, "token", "--data", dir, "--employee", "e-ag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := `{"type":"employee","id":"e-ag","name":"Agent Two","roles":["support_agent"],"team":"support","region":"EU","status":"active"}
+{"type":"case","id":"k-2","assignee":"e-ag","status":"open","customers":["c-2"],"orders":[],"sellers":[],"opened_at":"2026-11-03T10:00:00Z"}
+`
+	if code, body := c.do("POST", "/v1/ingest", strings.TrimSpace(svc), batch+more); code != 200 {
+		t.Fatalf("ingest: %d %s", code, body)
+	}
+	// e-ag is shown c-2's email under their case.
+	code, body := c.do("POST", "/v1/reveal", strings.TrimSpace(agent),
+		`{"customer":"c-2","fields":["email"],"purpose":{"case":"k-2"},"want":"masked"}`)
+	if code != 200 || !strings.Contains(body, `"masked"`) {
+		t.Fatalf("reveal: %d %s", code, body)
+	}
+	// Detection has judged the reveal and applied the feed so far.
+	alerts := sqlstore.NewAlertStore(m.DB)
+	waitUntil(t, "detection to pass the reveal", func() bool {
+		off, err := alerts.DetectOffset(t.Context(), detect.DefaultConsumer)
+		return err == nil && off >= 2
+	})
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// While custos is down, a seller that never sold to c-2 messages them.
+	other, err := sqlite.Open(t.Context(), filepath.Join(dir, DefaultDBFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sqlstore.NewEntityStore(other).Ingest(t.Context(), &custos.Batch{
+		Sellers:  []custos.Seller{{ID: "s-x", Name: "Seller X", Category: "toys"}},
+		Messages: []custos.Message{{ID: "m-1", Seller: "s-x", Customer: "c-2", SentAt: time.Now().UTC(), Channel: "email"}},
+	})
+	other.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m2, _ := startServe(t, "--data", dir)
+	alerts = sqlstore.NewAlertStore(m2.DB)
+	waitUntil(t, "the correlation alert after the restart", func() bool {
+		list, _, err := alerts.ListAlerts(t.Context(), custos.AlertFilter{Detector: detect.DetectorCorrelation, Employee: "e-ag"})
+		return err == nil && len(list) == 1
+	})
+	seq, err := m2.detection.ents.LastChange(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := alerts.DetectOffset(t.Context(), recordsConsumer); err != nil || pos != seq {
+		t.Fatalf("stored feed position %d (%v), want %d", pos, err, seq)
+	}
+}
+
+// waitUntil polls cond every 20 ms; the 20 s deadline only bounds the test.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: not within 20 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
