@@ -7,7 +7,7 @@
 //	custos verify  --bundle FILE [--key FILE]
 //	custos honey plant --data DIR [--db postgres://…]
 //	custos demo    [--listen ADDR] [--speed N]
-//	custos eval    [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
+//	custos eval    [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json] [--cpuprofile F]
 //	custos policy test DIR | custos policy check DIR
 //
 // Wiring lives here and nowhere else: packages take plain structs, and this
@@ -294,7 +294,7 @@ const usage = `usage:
   custos verify --bundle FILE [--key audit.pub]   check an evidence bundle offline
   custos honey plant --data DIR [--db …] [--per-seller N]   plant honeytoken customers
   custos demo [--listen ADDR] [--speed 3600]   a synthetic company with a planted insider
-  custos eval [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json]
+  custos eval [--scenarios DIR] [--seed N] [--employees N] [--days D] [--json] [--cpuprofile F]
   custos policy test DIR    run DIR/tests/*.yaml against the pack in DIR
   custos policy check DIR   parse and validate the pack in DIR
   custos bench --target URL[,URL…] --requests FILE (--data DIR | --tokens FILE) [--rate N] [--duration D] [--acks FILE]
