@@ -176,11 +176,18 @@ type entTable struct {
 	rowSQL   string // the upsert of one row
 }
 
-func newEntTable(name string, nkey int, cols, pg []string) *entTable {
+// newEntTable describes a table whose upsert replaces every non-key column
+// with the incoming value, except the columns in keep, which take the given
+// SQL expression instead (over the table's row and excluded).
+func newEntTable(name string, nkey int, cols, pg []string, keep map[string]string) *entTable {
 	t := &entTable{name: name, cols: cols, pg: pg, nkey: nkey}
 	t.insert = "INSERT INTO " + name + " (" + strings.Join(cols, ", ") + ") "
 	var set []string
 	for _, c := range cols[nkey:] {
+		if expr, ok := keep[c]; ok {
+			set = append(set, c+" = "+expr)
+			continue
+		}
 		set = append(set, c+" = excluded."+c)
 	}
 	t.conflict = " ON CONFLICT (" + strings.Join(cols[:nkey], ", ") + ") DO UPDATE SET " + strings.Join(set, ", ")
@@ -198,30 +205,35 @@ func (t *entTable) unnestSQL() string {
 }
 
 var (
+	// An investigator's suspension (held = 1, migration 0010) outlives the
+	// HR feed: a re-ingested "active" or "leaving" keeps the employee
+	// suspended; only "left" replaces it.
 	entEmployees = newEntTable("employees", 1,
 		[]string{"id", "name", "roles", "team", "region", "manager", "status", "updated"},
-		[]string{"text", "text", "text", "text", "text", "text", "text", "bigint"})
+		[]string{"text", "text", "text", "text", "text", "text", "text", "bigint"},
+		map[string]string{"status": "CASE WHEN employees.held = 1 AND excluded.status <> '" + custos.StatusLeft +
+			"' THEN employees.status ELSE excluded.status END"})
 	entCustomers = newEntTable("customers", 1,
 		[]string{"id", "region", "key_id", "data_key", "ciphertext", "honey"},
-		[]string{"text", "text", "text", "bytea", "bytea", "boolean"})
+		[]string{"text", "text", "text", "bytea", "bytea", "boolean"}, nil)
 	entSellers = newEntTable("sellers", 1,
 		[]string{"id", "name", "account_manager", "category"},
-		[]string{"text", "text", "text", "text"})
+		[]string{"text", "text", "text", "text"}, nil)
 	entOrders = newEntTable("orders", 1,
 		[]string{"id", "customer", "seller", "placed_at", "total_cents"},
-		[]string{"text", "text", "text", "bigint", "bigint"})
+		[]string{"text", "text", "text", "bigint", "bigint"}, nil)
 	entReviews = newEntTable("reviews", 1,
 		[]string{"id", "customer", "seller", "product", "rating", "created_at"},
-		[]string{"text", "text", "text", "text", "bigint", "bigint"})
+		[]string{"text", "text", "text", "text", "bigint", "bigint"}, nil)
 	entCases = newEntTable("cases", 1,
 		[]string{"id", "assignee", "status", "customers", "orders", "sellers", "opened_by", "opened_at", "closed_at"},
-		[]string{"text", "text", "text", "text", "text", "text", "text", "bigint", "bigint"})
+		[]string{"text", "text", "text", "text", "text", "text", "text", "bigint", "bigint"}, nil)
 	entSales = newEntTable("sales", 2,
 		[]string{"seller", "day", "units", "revenue_cents"},
-		[]string{"text", "text", "bigint", "bigint"})
+		[]string{"text", "text", "bigint", "bigint"}, nil)
 	entMessages = newEntTable("messages", 1,
 		[]string{"id", "seller", "customer", "sent_at", "channel"},
-		[]string{"text", "text", "text", "bigint", "text"})
+		[]string{"text", "text", "text", "bigint", "text"}, nil)
 )
 
 // entColumn is one column of an entRows, one element per row.
@@ -817,7 +829,13 @@ func (s *EntityStore) SetEmployeeStatus(ctx context.Context, id, status string) 
 	}
 	var n int64
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.DB.Q(`UPDATE employees SET status = ? WHERE id = ?`), status, id)
+		// Suspending through custos is a hold the HR feed cannot lift;
+		// any other status set here releases it.
+		held := 0
+		if status == custos.StatusSuspended {
+			held = 1
+		}
+		res, err := tx.ExecContext(ctx, s.DB.Q(`UPDATE employees SET status = ?, held = ? WHERE id = ?`), status, held, id)
 		if err != nil {
 			return err
 		}

@@ -754,6 +754,66 @@ func TestSetEmployeeStatus(t *testing.T) {
 	})
 }
 
+// TestSuspensionOutlivesHRFeed: an investigator's suspension is a hold the
+// HR feed's next export cannot lift by re-sending the employee as active
+// (or leaving); "left" still replaces it, and a reinstatement through
+// custos releases the hold so the feed governs again.
+func TestSuspensionOutlivesHRFeed(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		s, ctx := newEntStore(t, db), t.Context()
+		entIngest(t, s, entFixture())
+		status := func(id string) string {
+			t.Helper()
+			e, err := s.Employee(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.Status
+		}
+		feed := func(id, st string) {
+			t.Helper()
+			var e custos.Employee
+			for _, x := range entFixture().Employees {
+				if x.ID == id {
+					e = x
+				}
+			}
+			e.Status = st
+			entIngest(t, s, &custos.Batch{Employees: []custos.Employee{e}})
+		}
+		if err := s.SetEmployeeStatus(ctx, "e1", custos.StatusSuspended); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []string{custos.StatusActive, custos.StatusLeaving} {
+			feed("e1", st)
+			if got := status("e1"); got != custos.StatusSuspended {
+				t.Fatalf("HR feed sent %q for a suspended employee: status is now %q", st, got)
+			}
+		}
+		// Other fields from the feed still apply; e2, not held, follows it.
+		feed("e2", custos.StatusLeaving)
+		if got := status("e2"); got != custos.StatusLeaving {
+			t.Fatalf("unheld employee: %q", got)
+		}
+		// Reinstated through custos: the feed governs again.
+		if err := s.SetEmployeeStatus(ctx, "e1", custos.StatusActive); err != nil {
+			t.Fatal(err)
+		}
+		feed("e1", custos.StatusLeaving)
+		if got := status("e1"); got != custos.StatusLeaving {
+			t.Fatalf("after reinstatement the feed's status should apply: %q", got)
+		}
+		// Held again, then HR says the person has left: that wins.
+		if err := s.SetEmployeeStatus(ctx, "e1", custos.StatusSuspended); err != nil {
+			t.Fatal(err)
+		}
+		feed("e1", custos.StatusLeft)
+		if got := status("e1"); got != custos.StatusLeft {
+			t.Fatalf("left while held: %q", got)
+		}
+	})
+}
+
 // Parallel ingests of overlapping records and parallel reads: run with
 // -race. Every ingest must succeed (no deadlock between writers, which
 // lock rows in the same order) and the end state must be one writer's
