@@ -32,6 +32,12 @@ func (Dialect) Migrations() fs.FS {
 	return sub
 }
 
+// Retryable reports a serialization failure (40001) or a deadlock (40P01).
+func (Dialect) Retryable(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+}
+
 // Translate maps PostgreSQL SQLSTATE codes to custos errors.
 func (Dialect) Translate(err error) error {
 	var e *pgconn.PgError

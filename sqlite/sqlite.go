@@ -34,6 +34,10 @@ func (Dialect) Migrations() fs.FS {
 	return sub
 }
 
+// Retryable is false: SQLite has one writer, and its busy timeout already
+// waits for the lock.
+func (Dialect) Retryable(error) bool { return false }
+
 // Translate maps SQLite result codes to custos errors.
 func (Dialect) Translate(err error) error {
 	var e *sqlite.Error

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/custos/custos"
 )
@@ -28,6 +30,10 @@ type Dialect interface {
 	// reports a known condition (unique violation, busy, connection lost),
 	// by error code, never by message text. Other errors pass through.
 	Translate(err error) error
+	// Retryable reports whether err is the engine aborting a transaction
+	// that may well commit if run again (a serialization failure or a
+	// deadlock), by error code.
+	Retryable(err error) bool
 	// Migrations holds files NNNN_name.sql, applied in order once each.
 	Migrations() fs.FS
 }
@@ -67,19 +73,43 @@ func (db *DB) Q(query string) string { return db.stmts.get(db.Dialect, query) }
 
 // Tx runs fn in a write transaction and commits if fn returns nil. Any
 // error rolls the whole transaction back: nothing fn wrote survives.
+//
+// A transaction the engine aborts as a serialization failure or a deadlock
+// (PostgreSQL SQLSTATE 40001 and 40P01; what CockroachDB and YugabyteDB
+// return under contention at their default SERIALIZABLE) is run again, up
+// to TxAttempts times in all, after a short jittered pause. So fn must be
+// safe to run again: every fn in this package writes only through tx and
+// re-initialises what it fills.
 func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = db.tx(ctx, fn)
+		if err == nil || attempt == TxAttempts || !db.Dialect.Retryable(err) || ctx.Err() != nil {
+			break
+		}
+		pause := time.Duration(attempt) * time.Millisecond * time.Duration(1+rand.IntN(4))
+		select {
+		case <-ctx.Done():
+			return db.Dialect.Translate(err)
+		case <-time.After(pause):
+		}
+	}
+	return db.Dialect.Translate(err)
+}
+
+// TxAttempts bounds how often Tx runs a transaction the engine aborted.
+const TxAttempts = 5
+
+func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.Write.BeginTx(ctx, nil)
 	if err != nil {
-		return db.Dialect.Translate(err)
+		return err
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return db.Dialect.Translate(err)
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return db.Dialect.Translate(err)
-	}
-	return nil
+	return tx.Commit()
 }
 
 // Migrate applies every migration not yet applied, each in its own
