@@ -155,18 +155,65 @@ type Applier interface {
 type Index struct {
 	employees map[string]*EmployeeInfo
 	cases     map[string]*CaseInfo
-	reviews   map[string][]ReviewInfo
 	orders    map[string]orderRef
 	sellers   map[string]*SellerInfo
 	managed   map[string][]string
-	honey     map[string]struct{}
 	shifts    map[string]Shift
 	negative  map[string]int
-	customers map[string]struct{}
-	byCust    map[string][]string   // customer → cases linking them
-	bought    map[string][]Purchase // customer → orders, oldest first
-	buyers    map[string]int        // seller → distinct customers
+	buyers    map[string]int // seller → distinct customers
+	// custs holds everything kept per customer under one key: detection
+	// asks for a customer's reviews, orders, cases and honeytoken mark on
+	// every reveal, and one lookup (one hash, one cache miss) serves them
+	// all. nCustomers counts the records whose known flag is set.
+	custs      map[string]*custRec
+	nCustomers int
 }
+
+// custRec is what the index knows of one customer.
+type custRec struct {
+	// name is the map key itself. The engine uses this copy of the id
+	// for its own maps: a lookup whose key shares the stored key's bytes
+	// skips comparing them (and the cache miss of reading them).
+	name    string
+	known   bool // counted by Customers: a customer record, an order or a review
+	honey   bool
+	reviews []ReviewInfo // oldest first
+	bought  []Purchase   // oldest first
+	cases   []string     // cases linking them, in the order first seen
+}
+
+// cust returns the customer's record, creating it.
+func (x *Index) cust(id string) *custRec {
+	c := x.custs[id]
+	if c == nil {
+		c = &custRec{name: id}
+		x.custs[id] = c
+	}
+	return c
+}
+
+// markKnown counts c among the known customers.
+func (x *Index) markKnown(c *custRec) {
+	if !c.known {
+		c.known = true
+		x.nCustomers++
+	}
+}
+
+// sellerName returns the index's own copy of a seller id when the seller
+// is known, so that the seller ids detection reads from reviews and orders
+// share their bytes (see custRec.name).
+func (x *Index) sellerName(id string) string {
+	if s, ok := x.sellers[id]; ok {
+		return s.ID
+	}
+	return id
+}
+
+// customer returns the customer's record, nil if none. The engine reads it
+// instead of Reviews, Purchases, CasesOf and IsHoney when its context is an
+// *Index: the same answers from one lookup.
+func (x *Index) customer(id string) *custRec { return x.custs[id] }
 
 type orderRef struct{ customer, seller string }
 
@@ -180,17 +227,13 @@ func NewIndex() *Index {
 	return &Index{
 		employees: map[string]*EmployeeInfo{},
 		cases:     map[string]*CaseInfo{},
-		reviews:   map[string][]ReviewInfo{},
 		orders:    map[string]orderRef{},
 		sellers:   map[string]*SellerInfo{},
 		managed:   map[string][]string{},
-		honey:     map[string]struct{}{},
 		shifts:    map[string]Shift{},
 		negative:  map[string]int{},
-		customers: map[string]struct{}{},
-		byCust:    map[string][]string{},
-		bought:    map[string][]Purchase{},
 		buyers:    map[string]int{},
+		custs:     map[string]*custRec{},
 	}
 }
 
@@ -238,9 +281,9 @@ func (x *Index) Apply(r Record) {
 	case r.Shift != nil:
 		x.shifts[r.Shift.Employee] = r.Shift.Shift
 	case r.Customer != "":
-		x.customers[r.Customer] = struct{}{}
+		x.markKnown(x.cust(r.Customer))
 	case r.Honey != "":
-		x.honey[r.Honey] = struct{}{}
+		x.cust(r.Honey).honey = true
 	}
 }
 
@@ -266,17 +309,19 @@ func (x *Index) applyOrder(o *custos.Order) {
 		return // an upsert that changes nothing detection reads
 	}
 	x.orders[o.ID] = orderRef{customer: o.Customer, seller: o.Seller}
-	x.customers[o.Customer] = struct{}{}
-	list := x.bought[o.Customer]
+	seller := x.sellerName(o.Seller)
+	cr := x.cust(o.Customer)
+	x.markKnown(cr)
+	list := cr.bought
 	if !slices.ContainsFunc(list, func(p Purchase) bool { return p.Seller == o.Seller }) {
 		x.buyers[o.Seller]++
 	}
-	p := Purchase{Seller: o.Seller, At: o.PlacedAt}
+	p := Purchase{Seller: seller, At: o.PlacedAt}
 	i := len(list)
 	for i > 0 && list[i-1].At.After(p.At) {
 		i--
 	}
-	x.bought[o.Customer] = slices.Insert(list, i, p)
+	cr.bought = slices.Insert(list, i, p)
 }
 
 func (x *Index) applyCase(c *custos.Case) {
@@ -303,15 +348,20 @@ func (x *Index) applyCase(c *custos.Case) {
 	if old != nil && slices.Equal(old.Customers, ci.Customers) {
 		return // an update (closed, reassigned): the links are known
 	}
-	for _, cu := range ci.Customers {
-		if l := x.byCust[cu]; !slices.Contains(l, c.ID) {
-			x.byCust[cu] = append(l, c.ID)
+	for i, cu := range ci.Customers {
+		cr := x.cust(cu)
+		ci.Customers[i] = cr.name // the same id; see custRec.name
+		// A case seen for the first time is in no customer's list yet:
+		// skip the search, which compares case ids one by one.
+		if old == nil || !slices.Contains(cr.cases, c.ID) {
+			cr.cases = append(cr.cases, c.ID)
 		}
 	}
 }
 
 func (x *Index) applyReview(r *custos.Review) {
-	list := x.reviews[r.Customer]
+	cr := x.cust(r.Customer)
+	list := cr.reviews
 	wasNeg := func(seller string) bool {
 		for _, v := range list {
 			if v.Seller == seller && v.Rating <= custos.NegativeRating {
@@ -334,13 +384,13 @@ func (x *Index) applyReview(r *custos.Review) {
 	if r.Rating <= custos.NegativeRating && !wasNeg(r.Seller) {
 		x.negative[r.Seller]++
 	}
-	v := ReviewInfo{ID: r.ID, Seller: r.Seller, Rating: r.Rating, At: r.CreatedAt}
+	v := ReviewInfo{ID: r.ID, Seller: x.sellerName(r.Seller), Rating: r.Rating, At: r.CreatedAt}
 	i := len(list)
 	for i > 0 && list[i-1].At.After(v.At) {
 		i--
 	}
-	x.reviews[r.Customer] = slices.Insert(list, i, v)
-	x.customers[r.Customer] = struct{}{}
+	cr.reviews = slices.Insert(list, i, v)
+	x.markKnown(cr)
 }
 
 func (x *Index) applySeller(s *custos.Seller) {
@@ -361,13 +411,31 @@ func (x *Index) applySeller(s *custos.Seller) {
 
 func (x *Index) Employee(id string) (*EmployeeInfo, bool) { e, ok := x.employees[id]; return e, ok }
 func (x *Index) Case(id string) (*CaseInfo, bool)         { c, ok := x.cases[id]; return c, ok }
-func (x *Index) Reviews(customer string) []ReviewInfo     { return x.reviews[customer] }
-func (x *Index) Seller(id string) (*SellerInfo, bool)     { s, ok := x.sellers[id]; return s, ok }
-func (x *Index) ManagedSellers(employee string) []string  { return x.managed[employee] }
-func (x *Index) IsHoney(customer string) bool             { _, ok := x.honey[customer]; return ok }
-func (x *Index) Shift(employee string) (Shift, bool)      { s, ok := x.shifts[employee]; return s, ok }
-func (x *Index) NegativeReviewers(seller string) int      { return x.negative[seller] }
-func (x *Index) Customers() int                           { return len(x.customers) }
-func (x *Index) CasesOf(customer string) []string         { return x.byCust[customer] }
-func (x *Index) Purchases(customer string) []Purchase     { return x.bought[customer] }
-func (x *Index) Buyers(seller string) int                 { return x.buyers[seller] }
+func (x *Index) Reviews(customer string) []ReviewInfo {
+	if c := x.custs[customer]; c != nil {
+		return c.reviews
+	}
+	return nil
+}
+func (x *Index) Seller(id string) (*SellerInfo, bool)    { s, ok := x.sellers[id]; return s, ok }
+func (x *Index) ManagedSellers(employee string) []string { return x.managed[employee] }
+func (x *Index) IsHoney(customer string) bool {
+	c := x.custs[customer]
+	return c != nil && c.honey
+}
+func (x *Index) Shift(employee string) (Shift, bool) { s, ok := x.shifts[employee]; return s, ok }
+func (x *Index) NegativeReviewers(seller string) int { return x.negative[seller] }
+func (x *Index) Customers() int                      { return x.nCustomers }
+func (x *Index) CasesOf(customer string) []string {
+	if c := x.custs[customer]; c != nil {
+		return c.cases
+	}
+	return nil
+}
+func (x *Index) Purchases(customer string) []Purchase {
+	if c := x.custs[customer]; c != nil {
+		return c.bought
+	}
+	return nil
+}
+func (x *Index) Buyers(seller string) int { return x.buyers[seller] }

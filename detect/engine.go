@@ -68,12 +68,14 @@ type Engine struct {
 	cfg     Config
 	ctx     Context
 	applier Applier
+	index   *Index // ctx when it is an *Index: per-customer reads in one lookup
 	onRisk  func(custos.Risk)
 	trusted map[custos.Role]bool
 
 	spanConc, spanFab, spanColl, spanComp, lookback, purchases, refire, halfLife int64
 
 	emps      map[string]*empState
+	byNum     []*empState // by empState.num
 	clock     int64
 	day       int64
 	started   bool
@@ -97,6 +99,7 @@ type Engine struct {
 type empState struct {
 	leaks int // relay.reject entries naming this employee as the viewer
 	id    string
+	num   int32 // index in Engine.byNum: a pointer-free reference
 	info  *EmployeeInfo
 	role  string
 	team  string
@@ -170,6 +173,9 @@ type event struct {
 	sanction bool // an investigator's masked look-up under their own code
 	caseID   string
 	str      int
+	// cr is the index's record of cust when the context is an *Index
+	// (never nil then); nil otherwise, and the Context is asked instead.
+	cr *custRec
 	// rel lists the sellers the customer relates to: negative reviews
 	// within ReviewLookback, orders within PurchaseLookback.
 	rel [nRels][]string
@@ -221,6 +227,7 @@ func New(cfg Config, ctx Context) *Engine {
 		outPos:    map[string]int{},
 	}
 	e.applier, _ = ctx.(Applier)
+	e.index, _ = ctx.(*Index)
 	for _, r := range cfg.TrustedRoles {
 		e.trusted[r] = true
 	}
@@ -257,8 +264,10 @@ func (e *Engine) Observe(index uint64, entry *custos.AuditEntry) []custos.Alert 
 	}
 	switch entry.Action {
 	case custos.ActionReveal:
-		e.rememberReveal(index, t, entry)
-		e.onReveal(index, t, entry, false)
+		st := e.onReveal(index, t, entry, false)
+		// After onReveal, which reads nothing rememberReveal writes: the
+		// customer and employee ids are then the engine's own copies.
+		e.rememberReveal(index, t, entry, e.ev.cust, st)
 	case custos.ActionApprovalAsk:
 		e.onReveal(index, t, entry, true)
 	case custos.ActionSalesRead:
@@ -364,8 +373,9 @@ func floorDiv(a, b int64) int64 {
 func (e *Engine) state(id string) *empState {
 	st := e.emps[id]
 	if st == nil {
-		st = &empState{id: id, level: custos.RiskLow, preLeave: math.NaN(), day: e.day, activeDay: math.MinInt64}
+		st = &empState{id: id, num: int32(len(e.byNum)), level: custos.RiskLow, preLeave: math.NaN(), day: e.day, activeDay: math.MinInt64}
 		e.emps[id] = st
+		e.byNum = append(e.byNum, st)
 		e.refresh(st)
 	} else if st.info == nil || st.gen != e.gen {
 		e.refresh(st)
@@ -419,6 +429,7 @@ func (e *Engine) touch(st *empState) {
 func (e *Engine) classify(st *empState, idx uint64, t int64, entry *custos.AuditEntry) *event {
 	ev := &e.ev
 	*ev = event{idx: idx, t: t, entry: entry, action: entry.Action, cust: entry.Resource.ID, check: "none"}
+	e.lookupCustomer(ev)
 	ev.withheld = !disclosed(entry)
 	ev.denied = refused(entry)
 	for _, f := range entry.Fields {
@@ -458,7 +469,7 @@ func (e *Engine) classify(st *empState, idx uint64, t int64, entry *custos.Audit
 			ev.mismatch = true
 		}
 		if ev.mismatch && !ev.covering {
-			if hc := e.heldCase(st.id, ev.cust, t); hc != nil {
+			if hc := e.heldCase(st.id, ev, t); hc != nil {
 				// A wrong or mistyped case id: another case they hold
 				// links the customer, and that case is the explanation —
 				// unless they opened it themselves, which explains little
@@ -476,7 +487,7 @@ func (e *Engine) classify(st *empState, idx uint64, t int64, entry *custos.Audit
 		ev.str = strWeak
 		if p.Code == "break_glass" {
 			ev.bg = true
-		} else if ci := e.heldCase(st.id, ev.cust, t); ci != nil {
+		} else if ci := e.heldCase(st.id, ev, t); ci != nil {
 			// Investigators work from justification codes, not from the
 			// case: a case they hold that links the customer is the
 			// explanation all the same.
@@ -508,10 +519,17 @@ func (e *Engine) caseStrength(st *empState, ev *event, ci *CaseInfo, known bool)
 
 // heldCase returns a case open at t, assigned to emp, that links customer:
 // one someone else opened if there is one. Nil if none.
-func (e *Engine) heldCase(emp, customer string, t int64) *CaseInfo {
+func (e *Engine) heldCase(emp string, ev *event, t int64) *CaseInfo {
 	var own *CaseInfo
 	at := time.Unix(0, t)
-	for _, id := range e.ctx.CasesOf(customer) {
+	customer := ev.cust
+	var cases []string
+	if ev.cr != nil {
+		cases = ev.cr.cases
+	} else {
+		cases = e.ctx.CasesOf(customer)
+	}
+	for _, id := range cases {
 		ci, ok := e.ctx.Case(id)
 		if !ok || ci.Assignee != emp || !ci.OpenAt(at) || !ci.Links(customer) {
 			continue
@@ -584,8 +602,16 @@ func caseCheck(ci *CaseInfo, known bool, emp, cust string, t int64) string {
 // the next call.
 func (e *Engine) relate(ev *event) {
 	t := ev.t
+	e.lookupCustomer(ev)
+	var reviews []ReviewInfo
+	var bought []Purchase
+	if ev.cr != nil {
+		reviews, bought = ev.cr.reviews, ev.cr.bought
+	} else {
+		reviews, bought = e.ctx.Reviews(ev.cust), e.ctx.Purchases(ev.cust)
+	}
 	neg := e.relBuf[relNeg][:0]
-	for _, r := range e.ctx.Reviews(ev.cust) {
+	for _, r := range reviews {
 		if r.Rating > custos.NegativeRating {
 			continue
 		}
@@ -596,7 +622,7 @@ func (e *Engine) relate(ev *event) {
 		neg = append(neg, r.Seller)
 	}
 	buy := e.relBuf[relBuyer][:0]
-	for _, p := range e.ctx.Purchases(ev.cust) {
+	for _, p := range bought {
 		at := p.At.UnixNano()
 		if at > t || t-at > e.purchases || slices.Contains(buy, p.Seller) {
 			continue
@@ -604,6 +630,30 @@ func (e *Engine) relate(ev *event) {
 		buy = append(buy, p.Seller)
 	}
 	ev.rel = [nRels][]string{relNeg: neg, relBuyer: buy}
+}
+
+// noCustomer stands for a customer the index has no record of. Never
+// modified.
+var noCustomer custRec
+
+// lookupCustomer sets ev.cr from the index, once per event, when the
+// context is an *Index.
+func (e *Engine) lookupCustomer(ev *event) {
+	if e.index == nil || ev.cr != nil {
+		return
+	}
+	if ev.cr = e.index.customer(ev.cust); ev.cr == nil {
+		ev.cr = &noCustomer
+	} else {
+		ev.cust = ev.cr.name // the same id, sharing the index's bytes
+	}
+}
+
+func (e *Engine) isHoney(ev *event) bool {
+	if ev.cr != nil {
+		return ev.cr.honey
+	}
+	return e.ctx.IsHoney(ev.cust)
 }
 
 // offHours reports whether t is outside the employee's shift, or outside
@@ -655,8 +705,9 @@ func (st *empState) push(ev *event, cat int) {
 
 // onReveal processes a reveal, or an approval request (ask): asking a
 // second person for a customer under a purpose is an attempt at the
-// customer as much as a reveal is, and comes first.
-func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask bool) {
+// customer as much as a reveal is, and comes first. It returns the
+// employee's state.
+func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask bool) *empState {
 	st := e.state(entry.Actor.ID)
 	e.touch(st)
 	ev := e.classify(st, idx, t, entry)
@@ -667,6 +718,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask boo
 	e.expire(st, t)
 
 	c := ev.cust
+	slot := st.act.slotOf(c) // after expire: a record it frees may be reused
 	kinds := uint16(1 << kCustomers)
 	st.push(ev, catReveal)
 	if ev.denied {
@@ -695,7 +747,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask boo
 		if ev.denied {
 			clearKinds &^= 1 << kDenied
 		}
-		st.act.resolve(c, clearKinds)
+		st.act.resolveSlot(slot, clearKinds)
 	}
 	if ev.selfCase {
 		kinds |= 1 << kSelfCase
@@ -718,7 +770,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask boo
 			kinds |= 1 << kBGOff
 		}
 	}
-	cw := st.act.add(c, t, kinds, ev.plain, !ask)
+	cw := st.act.addSlot(slot, t, kinds, ev.plain, !ask)
 
 	// Daily distinct counts for baselines.
 	if cw.seenDay != e.day {
@@ -741,7 +793,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask boo
 		mark(8, dDenied)
 	}
 
-	if e.ctx.IsHoney(c) {
+	if e.isHoney(ev) {
 		st.honey++
 		st.push(ev, catHoney)
 		if ev.sanction {
@@ -771,6 +823,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask boo
 	}
 	e.detectBaseline(st, ev)
 	e.evalRules(st, ev)
+	return st
 }
 
 func (e *Engine) onSales(idx uint64, t int64, entry *custos.AuditEntry) {

@@ -219,11 +219,10 @@ type custWin struct {
 	live     bool
 }
 
-// add records an event for customer with the given kinds and returns the
-// customer's record (valid until the next add).
-// request is false for an approval request, which is not counted as a
-// reveal request.
-func (w *actWindow) add(customer string, t int64, kinds uint16, plain, request bool) *custWin {
+// slotOf returns the slot of customer's record, creating the record: the
+// caller resolves and adds by slot, one map lookup per event. A new record
+// has no events in either window, so resolving it changes no count.
+func (w *actWindow) slotOf(customer string) int32 {
 	if w.slot == nil {
 		w.slot = map[string]int32{}
 	}
@@ -239,6 +238,14 @@ func (w *actWindow) add(customer string, t int64, kinds uint16, plain, request b
 		w.custs[s] = custWin{name: customer, live: true}
 		w.slot[customer] = s
 	}
+	return s
+}
+
+// addSlot records an event for the customer of slot s with the given kinds
+// and returns the customer's record (valid until the next slotOf).
+// request is false for an approval request, which is not counted as a
+// reveal request.
+func (w *actWindow) addSlot(s int32, t int64, kinds uint16, plain, request bool) *custWin {
 	c := &w.custs[s]
 	for k := 0; k < nKinds; k++ {
 		if kinds&(1<<k) == 0 {
@@ -263,12 +270,9 @@ func (w *actWindow) add(customer string, t int64, kinds uint16, plain, request b
 	return c
 }
 
-// resolve clears the given kinds of a customer for every event so far.
-func (w *actWindow) resolve(customer string, kinds uint16) {
-	s, ok := w.slot[customer]
-	if !ok {
-		return
-	}
+// resolveSlot clears the given kinds of the customer of slot s for every
+// event so far.
+func (w *actWindow) resolveSlot(s int32, kinds uint16) {
 	c := &w.custs[s]
 	for k := 0; k < nKinds; k++ {
 		if kinds&(1<<k) == 0 {
