@@ -33,35 +33,46 @@ type revealRef struct {
 //
 // The reveals are one log in stream order, trimmed at the front as they
 // leave the window; each customer's reveals are chained from the latest
-// (last) through prev. Remembering a reveal appends to the hot tail of one
-// slice, instead of to a per-customer list somewhere in memory, and the
-// rare message walks its customer's chain.
+// (custRef.last) through prev. Remembering a reveal appends to the hot tail of the
+// log, instead of to a per-customer list somewhere in memory, and the rare
+// message walks its customer's chain. The log is kept in fixed-size chunks
+// so that it never copies itself to grow, and a chunk that leaves the
+// window is reused.
 type correlation struct {
-	log  []revealRef // log[i] has seq base+i; those before head left the window
-	base int64
-	head int
-	last map[string]int64 // customer → seq of their latest reveal
+	chunks [][]revealRef // chunks[i][j] has seq base + i*revealChunk + j
+	base   int64
+	head   int64 // seq of the oldest reveal possibly inside the window
+	next   int64 // seq of the next reveal
+	spare  []revealRef
 
 	named map[string]map[string]bool // employee|seller → customers messaged
 	// flagged holds the ids of the messages that named someone, with when,
 	// so a message delivered again (a re-ingest, the change feed replaying
-	// a batch) raises nothing new. Swept once a day, with last.
+	// a batch) raises nothing new. Swept once a day.
 	flagged map[string]int64
 	sweepAt int64
 	chain   []revealRef // scratch for onMessage
 }
 
+const revealChunk = 4096
+
 func (c *correlation) init() {
-	if c.last == nil {
-		c.last = map[string]int64{}
+	if c.named == nil {
 		c.named = map[string]map[string]bool{}
 		c.flagged = map[string]int64{}
 	}
 }
 
+// ref returns the reveal with sequence number seq, which must be in
+// [c.base, c.next).
+func (c *correlation) ref(seq int64) *revealRef {
+	i := seq - c.base
+	return &c.chunks[i/revealChunk][i%revealChunk]
+}
+
 // rememberReveal keeps a disclosed reveal of a customer for the window.
-// cust is the entry's customer id and st the employee's state.
-func (e *Engine) rememberReveal(index uint64, t int64, entry *custos.AuditEntry, cust string, st *empState) {
+// cust is the entry's customer and st the employee's state.
+func (e *Engine) rememberReveal(index uint64, t int64, entry *custos.AuditEntry, cust *custRef, st *empState) {
 	disclosed := false
 	for _, f := range entry.Fields {
 		if custos.Discloses(f.Decision) {
@@ -69,35 +80,35 @@ func (e *Engine) rememberReveal(index uint64, t int64, entry *custos.AuditEntry,
 			break
 		}
 	}
-	if !disclosed || cust == "" {
+	if !disclosed || cust.name == "" {
 		return
 	}
 	c := &e.corr
 	c.init()
-	prev, ok := c.last[cust]
-	if !ok {
-		prev = -1
+	prev := cust.last
+	if c.next-c.base == int64(len(c.chunks))*revealChunk {
+		chunk := c.spare
+		if chunk == nil {
+			chunk = make([]revealRef, 0, revealChunk)
+		}
+		c.spare = nil
+		c.chunks = append(c.chunks, chunk)
 	}
-	seq := c.base + int64(len(c.log))
-	c.log = append(c.log, revealRef{prev: prev, index: index, at: t, employee: st.num})
-	c.last[cust] = seq
+	k := len(c.chunks) - 1
+	c.chunks[k] = append(c.chunks[k], revealRef{prev: prev, index: index, at: t, employee: st.num})
+	cust.last = c.next
+	c.next++
 	cut := t - int64(CorrelationWindow)
-	for c.head < len(c.log) && c.log[c.head].at < cut {
+	for c.head < c.next && c.ref(c.head).at < cut {
 		c.head++
 	}
-	if c.head > 1024 && c.head*2 > len(c.log) {
-		n := copy(c.log, c.log[c.head:])
-		c.log = c.log[:n]
-		c.base += int64(c.head)
-		c.head = 0
+	for c.head-c.base >= revealChunk { // a whole chunk left the window
+		c.spare = c.chunks[0][:0]
+		c.chunks[0] = nil
+		c.chunks = c.chunks[1:]
+		c.base += revealChunk
 	}
 	if t >= c.sweepAt { // drop what the window left behind, once a day
-		live := c.base + int64(c.head)
-		for cust, s := range c.last {
-			if s < live {
-				delete(c.last, cust)
-			}
-		}
 		for id, at := range c.flagged {
 			if at < cut {
 				delete(c.flagged, id)
@@ -108,12 +119,15 @@ func (e *Engine) rememberReveal(index uint64, t int64, entry *custos.AuditEntry,
 }
 
 // reveals returns the customer's reveals at or after cut, oldest first,
-// in scratch space valid until the next call.
-func (c *correlation) reveals(customer string, cut int64) []revealRef {
+// in scratch space valid until the next call. A seq before head is gone
+// from the log (or -1: none).
+func (c *correlation) reveals(customer *custRef, cut int64) []revealRef {
 	out := c.chain[:0]
-	s, ok := c.last[customer]
-	for ok && s >= c.base+int64(c.head) {
-		r := c.log[s-c.base]
+	if customer == nil {
+		return out
+	}
+	for s := customer.last; s >= c.head; {
+		r := *c.ref(s)
 		if r.at < cut {
 			break // the log is in time order: the rest is older
 		}
@@ -144,7 +158,7 @@ func (e *Engine) onMessage(t int64, m *custos.Message) {
 	}
 	cut := t - int64(CorrelationWindow)
 	seen := map[string]bool{}
-	for _, r := range c.reveals(m.Customer, cut) {
+	for _, r := range c.reveals(e.custRefs[m.Customer], cut) {
 		emp := e.byNum[r.employee].id
 		if r.at > t || seen[emp] {
 			continue

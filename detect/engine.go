@@ -76,6 +76,7 @@ type Engine struct {
 
 	emps      map[string]*empState
 	byNum     []*empState // by empState.num
+	custRefs  map[string]*custRef
 	clock     int64
 	day       int64
 	started   bool
@@ -97,12 +98,23 @@ type Engine struct {
 
 // empState is everything the engine keeps about one employee.
 type empState struct {
-	leaks int // relay.reject entries naming this employee as the viewer
-	id    string
-	num   int32 // index in Engine.byNum: a pointer-free reference
-	info  *EmployeeInfo
-	role  string
-	team  string
+	// The fields every event reads or writes come first, so that they
+	// share a few cache lines; the large rings and histories follow.
+	id         string
+	num        int32 // index in Engine.byNum: a pointer-free reference
+	info       *EmployeeInfo
+	gen        int // e.gen when info was read
+	day        int64
+	activeDay  int64
+	hoursTotal int
+	shift      Shift
+	hasShift   bool
+	risk       float64
+	riskAt     int64
+	level      string
+	role       string
+	team       string
+	today      [nDaily]float64
 
 	act                        actWindow
 	salesOther1d, salesOther7d distinctWindow
@@ -110,37 +122,27 @@ type empState struct {
 	selfCases1d                countWindow
 	honey                      int
 	honeySanctioned            int // of those, masked look-ups by an investigator under their own code
-
-	ev [nCats]evRing
-
-	hours      [24]int32
-	hoursTotal int
-
-	day       int64
-	activeDay int64
-	today     [nDaily]float64
-	emitted   [nDaily]float64
-	hist      [nDaily][]dayValue
-	selfMed   [nDaily]float64
-	selfMAD   [nDaily]float64
-	selfN     int
-	preLeave  float64 // median daily customers before leaving; NaN until known
-	leaveDay  int64
+	leaks                      int // relay.reject entries naming this employee as the viewer
 
 	conc concState
 	fab  fabState
 	comp compState
 
-	risk   float64
-	riskAt int64
-	level  string
+	ev [nCats]evRing
+
+	hours [24]int32
+
+	emitted  [nDaily]float64
+	hist     [nDaily][]dayValue
+	selfMed  [nDaily]float64
+	selfMAD  [nDaily]float64
+	selfN    int
+	preLeave float64 // median daily customers before leaving; NaN until known
+	leaveDay int64
 
 	rolesVal ref.Val
 	peers    *peerGroup // cached for peersDay
 	peersDay int64
-	gen      int // e.gen when info was read
-	shift    Shift
-	hasShift bool
 }
 
 type dayValue struct {
@@ -173,9 +175,11 @@ type event struct {
 	sanction bool // an investigator's masked look-up under their own code
 	caseID   string
 	str      int
-	// cr is the index's record of cust when the context is an *Index
-	// (never nil then); nil otherwise, and the Context is asked instead.
-	cr *custRec
+	// ref is the engine's handle on cust, set by lookupCustomer; cr is the
+	// index's record of cust when the context is an *Index (never nil
+	// then), nil otherwise, and the Context is asked instead.
+	ref *custRef
+	cr  *custRec
 	// rel lists the sellers the customer relates to: negative reviews
 	// within ReviewLookback, orders within PurchaseLookback.
 	rel [nRels][]string
@@ -220,6 +224,7 @@ func New(cfg Config, ctx Context) *Engine {
 		refire:    int64(cfg.RefireAfter),
 		halfLife:  int64(cfg.HalfLife),
 		emps:      map[string]*empState{},
+		custRefs:  map[string]*custRef{},
 		groups:    map[string]*peerGroup{},
 		collusion: map[string]*sellerWatch{},
 		alerts:    map[string]*alertState{},
@@ -267,7 +272,7 @@ func (e *Engine) Observe(index uint64, entry *custos.AuditEntry) []custos.Alert 
 		st := e.onReveal(index, t, entry, false)
 		// After onReveal, which reads nothing rememberReveal writes: the
 		// customer and employee ids are then the engine's own copies.
-		e.rememberReveal(index, t, entry, e.ev.cust, st)
+		e.rememberReveal(index, t, entry, e.ev.ref, st)
 	case custos.ActionApprovalAsk:
 		e.onReveal(index, t, entry, true)
 	case custos.ActionSalesRead:
@@ -636,16 +641,47 @@ func (e *Engine) relate(ev *event) {
 // modified.
 var noCustomer custRec
 
-// lookupCustomer sets ev.cr from the index, once per event, when the
-// context is an *Index.
+// custRef is the engine's handle on one customer id, looked up once per
+// reveal: a dense number, so that the activity windows key on an int32,
+// the latest reveal for correlation, and the index's record. The engine
+// keeps one for every customer id it has seen, as the index keeps one for
+// every customer.
+type custRef struct {
+	name string   // the id: the index's copy when it knows the customer (see custRec.name)
+	num  int32    // dense, in order of first sight
+	cr   *custRec // the index's record; nil while it has none, or without an index
+	last int64    // seq of the latest disclosed reveal in correlation's log, -1 if none
+}
+
+// customerRef returns the handle on customer id, creating it.
+func (e *Engine) customerRef(id string) *custRef {
+	r := e.custRefs[id]
+	if r == nil {
+		r = &custRef{name: id, num: int32(len(e.custRefs)), last: -1}
+		if e.index != nil {
+			if r.cr = e.index.customer(id); r.cr != nil {
+				r.name = r.cr.name
+			}
+		}
+		e.custRefs[r.name] = r
+	} else if r.cr == nil && e.index != nil {
+		r.cr = e.index.customer(r.name) // the index may know them by now
+	}
+	return r
+}
+
+// lookupCustomer sets ev.ref and, when the context is an *Index, ev.cr:
+// once per event.
 func (e *Engine) lookupCustomer(ev *event) {
-	if e.index == nil || ev.cr != nil {
+	if ev.ref != nil {
 		return
 	}
-	if ev.cr = e.index.customer(ev.cust); ev.cr == nil {
-		ev.cr = &noCustomer
-	} else {
-		ev.cust = ev.cr.name // the same id, sharing the index's bytes
+	ev.ref = e.customerRef(ev.cust)
+	ev.cust = ev.ref.name // the same id, sharing the engine's bytes
+	if e.index != nil {
+		if ev.cr = ev.ref.cr; ev.cr == nil {
+			ev.cr = &noCustomer
+		}
 	}
 }
 
@@ -717,8 +753,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask boo
 	st.hoursTotal++
 	e.expire(st, t)
 
-	c := ev.cust
-	slot := st.act.slotOf(c) // after expire: a record it frees may be reused
+	slot := st.act.slotOf(ev.ref.num) // after expire: a record it frees may be reused
 	kinds := uint16(1 << kCustomers)
 	st.push(ev, catReveal)
 	if ev.denied {

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -191,8 +192,8 @@ const (
 // and a cache miss each on every event.
 type actWindow struct {
 	log      []actEvent
-	h1, hd   int // first event inside the 1h and 1d windows
-	slot     map[string]int32
+	h1, hd   int             // first event inside the 1h and 1d windows
+	slot     map[int32]int32 // custRef.num → index in custs
 	custs    []custWin
 	free     []int32
 	distinct [2][nKinds]int32
@@ -211,7 +212,7 @@ type actEvent struct {
 }
 
 type custWin struct {
-	name     string
+	num      int32 // custRef.num
 	n        [2][nKinds]uint32
 	resolved int64 // events with a smaller seq no longer count for resolvable kinds
 	seenDay  int64 // calendar day of seenKind
@@ -222,9 +223,9 @@ type custWin struct {
 // slotOf returns the slot of customer's record, creating the record: the
 // caller resolves and adds by slot, one map lookup per event. A new record
 // has no events in either window, so resolving it changes no count.
-func (w *actWindow) slotOf(customer string) int32 {
+func (w *actWindow) slotOf(customer int32) int32 {
 	if w.slot == nil {
-		w.slot = map[string]int32{}
+		w.slot = map[int32]int32{}
 	}
 	s, ok := w.slot[customer]
 	if !ok {
@@ -235,7 +236,7 @@ func (w *actWindow) slotOf(customer string) int32 {
 			s = int32(len(w.custs))
 			w.custs = append(w.custs, custWin{})
 		}
-		w.custs[s] = custWin{name: customer, live: true}
+		w.custs[s] = custWin{num: customer, live: true}
 		w.slot[customer] = s
 	}
 	return s
@@ -246,11 +247,10 @@ func (w *actWindow) slotOf(customer string) int32 {
 // request is false for an approval request, which is not counted as a
 // reveal request.
 func (w *actWindow) addSlot(s int32, t int64, kinds uint16, plain, request bool) *custWin {
+	kinds &= 1<<nKinds - 1
 	c := &w.custs[s]
-	for k := 0; k < nKinds; k++ {
-		if kinds&(1<<k) == 0 {
-			continue
-		}
+	for b := kinds; b != 0; b &= b - 1 { // each kind set, lowest first
+		k := bits.TrailingZeros16(b)
 		for sp := w1h; sp <= w1d; sp++ {
 			if c.n[sp][k] == 0 {
 				w.distinct[sp][k]++
@@ -274,10 +274,8 @@ func (w *actWindow) addSlot(s int32, t int64, kinds uint16, plain, request bool)
 // event so far.
 func (w *actWindow) resolveSlot(s int32, kinds uint16) {
 	c := &w.custs[s]
-	for k := 0; k < nKinds; k++ {
-		if kinds&(1<<k) == 0 {
-			continue
-		}
+	for b := kinds & (1<<nKinds - 1); b != 0; b &= b - 1 {
+		k := bits.TrailingZeros16(b)
 		for sp := w1h; sp <= w1d; sp++ {
 			if c.n[sp][k] > 0 {
 				c.n[sp][k] = 0
@@ -290,10 +288,12 @@ func (w *actWindow) resolveSlot(s int32, kinds uint16) {
 
 func (w *actWindow) leave(sp int, e actEvent) {
 	c := &w.custs[e.slot]
-	for k := 0; k < nKinds; k++ {
-		if e.kinds&(1<<k) == 0 || (resolvable&(1<<k) != 0 && e.seq < c.resolved) {
-			continue
-		}
+	kinds := e.kinds
+	if e.seq < c.resolved {
+		kinds &^= resolvable // already cleared by resolve
+	}
+	for b := kinds; b != 0; b &= b - 1 {
+		k := bits.TrailingZeros16(b)
 		if c.n[sp][k] > 0 {
 			c.n[sp][k]--
 			if c.n[sp][k] == 0 {
@@ -321,8 +321,8 @@ func (w *actWindow) expire(now int64) {
 		c := &w.custs[e.slot]
 		// The customer's last event in the day window: free its record.
 		if c.live && c.n[w1d][kCustomers] == 0 {
-			delete(w.slot, c.name)
-			c.name, c.live = "", false
+			delete(w.slot, c.num)
+			c.num, c.live = 0, false
 			w.free = append(w.free, e.slot)
 		}
 		w.hd++
