@@ -50,9 +50,20 @@ func (g *peerGroup) add(day int64, v [nDaily]float64) {
 // recompute sets the statistics from the samples of days before today.
 func (g *peerGroup) recompute(today int64) {
 	g.n = 0
+	inWindow := func(s *peerSlot) bool { return s.day < today && s.day >= today-int64(len(g.slots)) }
+	size := 0
+	for i := range g.slots {
+		if inWindow(&g.slots[i]) {
+			size += len(g.slots[i].vals)
+		}
+	}
 	var cols [nDaily][]float64
-	for _, s := range g.slots {
-		if s.day >= today || s.day < today-int64(len(g.slots)) {
+	for f := range nDaily {
+		cols[f] = make([]float64, 0, size)
+	}
+	for i := range g.slots {
+		s := &g.slots[i]
+		if !inWindow(s) {
 			continue
 		}
 		for _, v := range s.vals {
@@ -92,11 +103,12 @@ func (e *Engine) closeDay(st *empState) {
 			h = append(h[:0], h[len(h)-keep:]...)
 		}
 		st.hist[f] = h
-		vals := make([]float64, len(h))
-		for i, dv := range h {
-			vals[i] = dv.v
+		vals := e.scratch[:0] // medianMAD overwrites it; nothing keeps it
+		for _, dv := range h {
+			vals = append(vals, dv.v)
 		}
 		st.selfMed[f], st.selfMAD[f] = medianMAD(vals)
+		e.scratch = vals
 	}
 	st.selfN = len(st.hist[0])
 	if st.team != "" {

@@ -89,32 +89,34 @@ type Engine struct {
 	risky     map[string]*empState
 	gen       int // bumped at each day's close: employee info is re-read
 
-	out    []custos.Alert
-	outPos map[string]int
-	ev     event // the event being processed
-	relBuf [nRels][8]string
-	act    activation
+	out     []custos.Alert
+	outPos  map[string]int
+	ev      event // the event being processed
+	relBuf  [nRels][8]string
+	scratch []float64 // closeDay's daily values
+	act     activation
 }
 
 // empState is everything the engine keeps about one employee.
 type empState struct {
 	// The fields every event reads or writes come first, so that they
 	// share a few cache lines; the large rings and histories follow.
-	id         string
-	num        int32 // index in Engine.byNum: a pointer-free reference
 	info       *EmployeeInfo
 	gen        int // e.gen when info was read
 	day        int64
 	activeDay  int64
 	hoursTotal int
-	shift      Shift
+	id         string
+	num        int32 // index in Engine.byNum: a pointer-free reference
 	hasShift   bool
+	shift      Shift
+	hours      [24]int32
+	today      [nDaily]float64
 	risk       float64
 	riskAt     int64
 	level      string
 	role       string
 	team       string
-	today      [nDaily]float64
 
 	act                        actWindow
 	salesOther1d, salesOther7d distinctWindow
@@ -129,8 +131,6 @@ type empState struct {
 	comp compState
 
 	ev [nCats]evRing
-
-	hours [24]int32
 
 	emitted  [nDaily]float64
 	hist     [nDaily][]dayValue
@@ -233,6 +233,11 @@ func New(cfg Config, ctx Context) *Engine {
 	}
 	e.applier, _ = ctx.(Applier)
 	e.index, _ = ctx.(*Index)
+	if e.index != nil {
+		// Most known customers will be revealed at some point: size the
+		// table once rather than grow it step by step.
+		e.custRefs = make(map[string]*custRef, e.index.nCustomers)
+	}
 	for _, r := range cfg.TrustedRoles {
 		e.trusted[r] = true
 	}

@@ -122,19 +122,19 @@ func (d *dayRing) sum(today int64, span int64) int {
 }
 
 // medianMAD returns the median and the median absolute deviation of xs,
-// reordering xs. It returns NaN for an empty slice.
+// overwriting xs (with the deviations, sorted). It returns NaN for an
+// empty slice.
 func medianMAD(xs []float64) (med, mad float64) {
 	if len(xs) == 0 {
 		return math.NaN(), math.NaN()
 	}
 	slices.Sort(xs)
 	med = median(xs)
-	dev := make([]float64, len(xs))
 	for i, x := range xs {
-		dev[i] = math.Abs(x - med)
+		xs[i] = math.Abs(x - med)
 	}
-	slices.Sort(dev)
-	return med, median(dev)
+	slices.Sort(xs)
+	return med, median(xs)
 }
 
 func median(sorted []float64) float64 {
@@ -327,7 +327,7 @@ func (w *actWindow) expire(now int64) {
 		}
 		w.hd++
 	}
-	if w.hd > 256 && w.hd*2 > len(w.log) {
+	if w.hd > 32 && w.hd*2 > len(w.log) { // keep the log near twice a day's events
 		n := copy(w.log, w.log[w.hd:])
 		w.log = w.log[:n]
 		w.h1 -= w.hd
