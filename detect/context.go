@@ -180,6 +180,30 @@ type custRec struct {
 	reviews []ReviewInfo // oldest first
 	bought  []Purchase   // oldest first
 	cases   []string     // cases linking them, in the order first seen
+	// links is what detection's relate reads on every reveal, packed in
+	// one small array: the negative reviews in the order of reviews, then
+	// the orders in the order of bought. Rebuilt when either changes.
+	links []custLink
+}
+
+type custLink struct {
+	seller string
+	at     int64 // unix nanoseconds
+	neg    bool  // a negative review; an order otherwise
+}
+
+// relink rebuilds c.links from c.reviews and c.bought.
+func (c *custRec) relink() {
+	l := c.links[:0]
+	for _, r := range c.reviews {
+		if r.Rating <= custos.NegativeRating {
+			l = append(l, custLink{seller: r.Seller, at: r.At.UnixNano(), neg: true})
+		}
+	}
+	for _, p := range c.bought {
+		l = append(l, custLink{seller: p.Seller, at: p.At.UnixNano()})
+	}
+	c.links = l
 }
 
 // cust returns the customer's record, creating it.
@@ -322,6 +346,7 @@ func (x *Index) applyOrder(o *custos.Order) {
 		i--
 	}
 	cr.bought = slices.Insert(list, i, p)
+	cr.relink()
 }
 
 func (x *Index) applyCase(c *custos.Case) {
@@ -390,6 +415,7 @@ func (x *Index) applyReview(r *custos.Review) {
 		i--
 	}
 	cr.reviews = slices.Insert(list, i, v)
+	cr.relink()
 	x.markKnown(cr)
 }
 

@@ -613,15 +613,27 @@ func caseCheck(ci *CaseInfo, known bool, emp, cust string, t int64) string {
 func (e *Engine) relate(ev *event) {
 	t := ev.t
 	e.lookupCustomer(ev)
-	var reviews []ReviewInfo
-	var bought []Purchase
-	if ev.cr != nil {
-		reviews, bought = ev.cr.reviews, ev.cr.bought
-	} else {
-		reviews, bought = e.ctx.Reviews(ev.cust), e.ctx.Purchases(ev.cust)
-	}
 	neg := e.relBuf[relNeg][:0]
-	for _, r := range reviews {
+	buy := e.relBuf[relBuyer][:0]
+	if ev.cr != nil {
+		// The index's packed links: the same reviews and orders, in the
+		// same order, in one array.
+		for _, l := range ev.cr.links {
+			if l.at > t {
+				continue
+			}
+			if l.neg {
+				if t-l.at <= e.lookback && !slices.Contains(neg, l.seller) {
+					neg = append(neg, l.seller)
+				}
+			} else if t-l.at <= e.purchases && !slices.Contains(buy, l.seller) {
+				buy = append(buy, l.seller)
+			}
+		}
+		ev.rel = [nRels][]string{relNeg: neg, relBuyer: buy}
+		return
+	}
+	for _, r := range e.ctx.Reviews(ev.cust) {
 		if r.Rating > custos.NegativeRating {
 			continue
 		}
@@ -631,8 +643,7 @@ func (e *Engine) relate(ev *event) {
 		}
 		neg = append(neg, r.Seller)
 	}
-	buy := e.relBuf[relBuyer][:0]
-	for _, p := range bought {
+	for _, p := range e.ctx.Purchases(ev.cust) {
 		at := p.At.UnixNano()
 		if at > t || t-at > e.purchases || slices.Contains(buy, p.Seller) {
 			continue
