@@ -234,9 +234,10 @@ func (x *Index) sellerName(id string) string {
 	return id
 }
 
-// customer returns the customer's record, nil if none. The engine reads it
-// instead of Reviews, Purchases, CasesOf and IsHoney when its context is an
-// *Index: the same answers from one lookup.
+// customer returns the customer's record, nil if none. When its context is
+// an *Index, the engine keeps the record in its handle on the customer
+// (custRef) and reads it instead of calling Reviews, Purchases, CasesOf and
+// IsHoney: the same answers without a lookup each.
 func (x *Index) customer(id string) *custRec { return x.custs[id] }
 
 type orderRef struct{ customer, seller string }
