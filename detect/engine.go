@@ -384,6 +384,7 @@ func (e *Engine) state(id string) *empState {
 	st := e.emps[id]
 	if st == nil {
 		st = &empState{id: id, num: int32(len(e.byNum)), level: custos.RiskLow, preLeave: math.NaN(), day: e.day, activeDay: math.MinInt64}
+		st.act.emp = st.num
 		e.emps[id] = st
 		e.byNum = append(e.byNum, st)
 		e.refresh(st)
@@ -658,22 +659,22 @@ func (e *Engine) relate(ev *event) {
 var noCustomer custRec
 
 // custRef is the engine's handle on one customer id, looked up once per
-// reveal: a dense number, so that the activity windows key on an int32,
-// the latest reveal for correlation, and the index's record. The engine
-// keeps one for every customer id it has seen, as the index keeps one for
-// every customer.
+// reveal: it leads to the employees' activity records of the customer, the
+// latest reveal for correlation and the index's record, without a map
+// lookup each. The engine keeps one for every customer id it has seen, as
+// the index keeps one for every customer.
 type custRef struct {
-	name string   // the id: the index's copy when it knows the customer (see custRec.name)
-	num  int32    // dense, in order of first sight
-	cr   *custRec // the index's record; nil while it has none, or without an index
-	last int64    // seq of the latest disclosed reveal in correlation's log, -1 if none
+	name string    // the id: the index's copy when it knows the customer (see custRec.name)
+	cr   *custRec  // the index's record; nil while it has none, or without an index
+	last int64     // seq of the latest disclosed reveal in correlation's log, -1 if none
+	acts []actSlot // the activity windows holding a record of the customer
 }
 
 // customerRef returns the handle on customer id, creating it.
 func (e *Engine) customerRef(id string) *custRef {
 	r := e.custRefs[id]
 	if r == nil {
-		r = &custRef{name: id, num: int32(len(e.custRefs)), last: -1}
+		r = &custRef{name: id, last: -1}
 		if e.index != nil {
 			if r.cr = e.index.customer(id); r.cr != nil {
 				r.name = r.cr.name
@@ -769,7 +770,7 @@ func (e *Engine) onReveal(idx uint64, t int64, entry *custos.AuditEntry, ask boo
 	st.hoursTotal++
 	e.expire(st, t)
 
-	slot := st.act.slotOf(ev.ref.num) // after expire: a record it frees may be reused
+	slot := st.act.slotOf(ev.ref) // after expire: a record it frees may be reused
 	kinds := uint16(1 << kCustomers)
 	st.push(ev, catReveal)
 	if ev.denied {

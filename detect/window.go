@@ -187,13 +187,17 @@ const (
 
 // actWindow is an employee's reveal activity over the last hour and day:
 // one time-ordered log of events, and per customer, per kind, how many of
-// its events are in each window, so distinct counts move in O(1) per event
-// with one map lookup. It replaces a window per feature, which cost a map
-// and a cache miss each on every event.
+// its events are in each window, so distinct counts move in O(1) per event.
+// It replaces a window per feature, which cost a map and a cache miss each
+// on every event.
+//
+// A customer's record is found from the customer's handle (custRef.acts
+// lists the windows holding one, rarely more than one or two) rather than
+// through a map per employee.
 type actWindow struct {
 	log      []actEvent
-	h1, hd   int             // first event inside the 1h and 1d windows
-	slot     map[int32]int32 // custRef.num → index in custs
+	h1, hd   int   // first event inside the 1h and 1d windows
+	emp      int32 // the owner's empState.num
 	custs    []custWin
 	free     []int32
 	distinct [2][nKinds]int32
@@ -212,7 +216,7 @@ type actEvent struct {
 }
 
 type custWin struct {
-	num      int32 // custRef.num
+	ref      *custRef // the customer; nil when the record is free
 	n        [2][nKinds]uint32
 	resolved int64 // events with a smaller seq no longer count for resolvable kinds
 	seenDay  int64 // calendar day of seenKind
@@ -221,25 +225,40 @@ type custWin struct {
 }
 
 // slotOf returns the slot of customer's record, creating the record: the
-// caller resolves and adds by slot, one map lookup per event. A new record
-// has no events in either window, so resolving it changes no count.
-func (w *actWindow) slotOf(customer int32) int32 {
-	if w.slot == nil {
-		w.slot = map[int32]int32{}
-	}
-	s, ok := w.slot[customer]
-	if !ok {
-		if n := len(w.free); n > 0 {
-			s = w.free[n-1]
-			w.free = w.free[:n-1]
-		} else {
-			s = int32(len(w.custs))
-			w.custs = append(w.custs, custWin{})
+// caller resolves and adds by slot, one search per event. A new record has
+// no events in either window, so resolving it changes no count.
+func (w *actWindow) slotOf(customer *custRef) int32 {
+	for _, a := range customer.acts {
+		if a.emp == w.emp {
+			return a.slot
 		}
-		w.custs[s] = custWin{num: customer, live: true}
-		w.slot[customer] = s
 	}
+	var s int32
+	if n := len(w.free); n > 0 {
+		s = w.free[n-1]
+		w.free = w.free[:n-1]
+	} else {
+		s = int32(len(w.custs))
+		w.custs = append(w.custs, custWin{})
+	}
+	w.custs[s] = custWin{ref: customer, live: true}
+	customer.acts = append(customer.acts, actSlot{emp: w.emp, slot: s})
 	return s
+}
+
+// actSlot is where one employee's activity window keeps a customer.
+type actSlot struct{ emp, slot int32 }
+
+// dropAct forgets the record of employee emp's activity window.
+func (r *custRef) dropAct(emp int32) {
+	for i, a := range r.acts {
+		if a.emp == emp {
+			last := len(r.acts) - 1
+			r.acts[i] = r.acts[last]
+			r.acts = r.acts[:last]
+			return
+		}
+	}
 }
 
 // addSlot records an event for the customer of slot s with the given kinds
@@ -321,8 +340,8 @@ func (w *actWindow) expire(now int64) {
 		c := &w.custs[e.slot]
 		// The customer's last event in the day window: free its record.
 		if c.live && c.n[w1d][kCustomers] == 0 {
-			delete(w.slot, c.num)
-			c.num, c.live = 0, false
+			c.ref.dropAct(w.emp)
+			c.ref, c.live = nil, false
 			w.free = append(w.free, e.slot)
 		}
 		w.hd++
