@@ -20,16 +20,7 @@ import (
 // honeytoken alert.
 func TestDetectionFollowsOtherWriters(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	m, _ := startServe(t, "--data", dir)
-	c := client{t: t, base: "http://" + m.Addr().String()}
-	svc, err := runCmd(t, "token", "--data", dir, "--service", "feed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sup, err := runCmd(t, "token", "--data", dir, "--employee", "e-sup")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, c, svc, sup := serveWithTokens(t, dir, "e-sup")
 	if code, body := c.do("POST", "/v1/ingest", strings.TrimSpace(svc), batch); code != 200 {
 		t.Fatalf("ingest: %d %s", code, body)
 	}
@@ -87,16 +78,7 @@ func TestDetectionFollowsOtherWriters(t *testing.T) {
 // are not in the snapshot detection loads, so only the feed brings it.
 func TestDetectionResumesChangeFeed(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	m, _ := startServe(t, "--data", dir)
-	c := client{t: t, base: "http://" + m.Addr().String()}
-	svc, err := runCmd(t, "token", "--data", dir, "--service", "feed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent, err := runCmd(t, "token", "--data", dir, "--employee", "e-ag")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, c, svc, agent := serveWithTokens(t, dir, "e-ag")
 	more := `{"type":"employee","id":"e-ag","name":"Agent Two","roles":["support_agent"],"team":"support","region":"EU","status":"active"}
 {"type":"case","id":"k-2","assignee":"e-ag","status":"open","customers":["c-2"],"orders":[],"sellers":[],"opened_at":"2026-11-03T10:00:00Z"}
 `
@@ -146,6 +128,22 @@ func TestDetectionResumesChangeFeed(t *testing.T) {
 	if pos, err := alerts.DetectOffset(t.Context(), recordsConsumer); err != nil || pos != seq {
 		t.Fatalf("stored feed position %d (%v), want %d", pos, err, seq)
 	}
+}
+
+// serveWithTokens starts serve on dir and mints a service token and a token
+// for employee.
+func serveWithTokens(t *testing.T, dir, employee string) (*Main, client, string, string) {
+	t.Helper()
+	m, _ := startServe(t, "--data", dir)
+	svc, err := runCmd(t, "token", "--data", dir, "--service", "feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emp, err := runCmd(t, "token", "--data", dir, "--employee", employee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, client{t: t, base: "http://" + m.Addr().String()}, svc, emp
 }
 
 // waitUntil polls cond every 20 ms; the 20 s deadline only bounds the test.
