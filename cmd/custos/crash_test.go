@@ -21,13 +21,12 @@ import (
 
 	"github.com/custos/custos"
 	"github.com/custos/custos/audit"
-	"github.com/custos/custos/auth"
 	"github.com/custos/custos/sqlite"
 	"github.com/custos/custos/sqlstore"
 )
 
 // buildBinary builds cmd/custos once per test run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "custos")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
@@ -107,34 +106,8 @@ func TestCrashDurability(t *testing.T) {
 	logw := writerFunc(func(b []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(b) })
 
 	p := startProc(t, bin, dir, logw)
-	iss, err := auth.LoadOrCreateIssuer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := func(kind, id string) string {
-		s, err := iss.Issue(custos.Principal{Kind: kind, ID: id}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	const agents = 8
-	var nd strings.Builder
-	for a := 0; a < agents; a++ {
-		fmt.Fprintf(&nd, `{"type":"employee","id":"e-%d","name":"Agent %d","roles":["support_agent"],"team":"t","region":"EU","status":"active"}`+"\n", a, a)
-		for c := 0; c < 4; c++ {
-			fmt.Fprintf(&nd, `{"type":"customer","id":"c-%d-%d","email":"u%d.%d@example.test","phone":"+000","name":"N","address":"A","region":"EU"}`+"\n", a, c, a, c)
-		}
-		fmt.Fprintf(&nd, `{"type":"case","id":"k-%d","assignee":"e-%d","status":"open","customers":["c-%d-0","c-%d-1","c-%d-2","c-%d-3"],"orders":[],"sellers":[],"opened_at":"2026-11-01T00:00:00Z"}`+"\n", a, a, a, a, a, a)
-	}
-	svc := tok(custos.KindService, "feed")
-	req, _ := http.NewRequest("POST", "http://"+p.addr+"/v1/ingest", strings.NewReader(nd.String()))
-	req.Header.Set("Authorization", "Bearer "+svc)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("ingest: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	co := newAgentCompany(t, dir)
+	co.ingest(t, p.addr)
 
 	rng := rand.New(rand.NewPCG(7, 11))
 	var mu sync.Mutex
@@ -144,11 +117,11 @@ func TestCrashDurability(t *testing.T) {
 		addr := p.addr
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		for a := 0; a < agents; a++ {
+		for a := 0; a < agentCount; a++ {
 			wg.Add(1)
 			go func(a int) {
 				defer wg.Done()
-				token := tok(custos.KindEmployee, fmt.Sprintf("e-%d", a))
+				token := co.tokens[fmt.Sprintf("e-%d", a)]
 				for i := 0; ctx.Err() == nil; i++ {
 					rid := fmt.Sprintf("r%d-%d-%d", round, a, i)
 					body := fmt.Sprintf(`{"customer":"c-%d-%d","fields":["email"],"purpose":{"case":"k-%d"},"want":"masked"}`, a, i%4, a)
@@ -188,7 +161,7 @@ func TestCrashDurability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := audit.Verify(t.Context(), &audit.HTTPFetcher{Base: "http://" + p.addr + "/log/", Token: svc}, string(pub), nil)
+	res, err := audit.Verify(t.Context(), &audit.HTTPFetcher{Base: "http://" + p.addr + "/log/", Token: co.svc}, string(pub), nil)
 	if err != nil {
 		t.Fatalf("verify after %d crashes: %v", 12, err)
 	}

@@ -362,15 +362,9 @@ func TestReplicasLoadAndFault(t *testing.T) {
 	// A suspension made through one replica is enforced by every replica
 	// on the very next request: none caches the employee.
 	do := func(r *replica, method, path, token, body string) int {
-		req, _ := http.NewRequest(method, "http://"+r.addr+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s via %s: %v", method, path, r.name, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		t.Helper()
+		code, _ := call(t, r, method, path, token, body)
+		return code
 	}
 	inv := `{"type":"employee","id":"inv-1","name":"Investigator","roles":["security_investigator"],"team":"sec","region":"EU","status":"active"}`
 	if code := do(rs[0], "POST", "/v1/ingest", svc, inv); code != 200 {
@@ -414,7 +408,7 @@ type cluster struct {
 func startCluster(t testing.TB, n int, args ...string) *cluster {
 	t.Helper()
 	dsn := dbtest.PostgresSchema(t) // skips without CUSTOS_TEST_POSTGRES
-	bin := buildBinaryTB(t)
+	bin := buildBinary(t)
 	dir := t.TempDir()
 	var logMu sync.Mutex
 	// Outside t.TempDir, so the replicas' logs outlive a failed run.
@@ -448,6 +442,28 @@ func startCluster(t testing.TB, n int, args ...string) *cluster {
 		}
 	})
 
+	co := newAgentCompany(t, dir)
+	co.ingest(t, rs[len(rs)-1].addr)
+
+	return &cluster{rs: rs, dir: dir, dsn: dsn, bin: bin, svc: co.svc, logs: logs, reqs: co.reqs, tokens: co.tokens}
+}
+
+// agentCount is how many support agents agentCompany has.
+const agentCount = 8
+
+// agentCompany is the small company the subprocess tests ingest: agentCount
+// support agents e-A, each assigned case k-A over customers c-A-0..c-A-3,
+// with tokens minted from the data directory's key and one masked reveal
+// request per customer.
+type agentCompany struct {
+	ndjson string
+	svc    string            // service token for ingest
+	tokens map[string]string // employee id → token
+	reqs   []BenchRequest
+}
+
+func newAgentCompany(t testing.TB, dir string) *agentCompany {
+	t.Helper()
 	iss, err := auth.LoadOrCreateIssuer(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -459,31 +475,33 @@ func startCluster(t testing.TB, n int, args ...string) *cluster {
 		}
 		return s
 	}
-	svc := tok(custos.KindService, "feed")
-	const agents = 8
+	co := &agentCompany{svc: tok(custos.KindService, "feed"), tokens: map[string]string{}}
 	var nd strings.Builder
-	var reqs []BenchRequest
-	tokens := map[string]string{}
-	for a := 0; a < agents; a++ {
+	for a := 0; a < agentCount; a++ {
 		emp := fmt.Sprintf("e-%d", a)
 		fmt.Fprintf(&nd, `{"type":"employee","id":"%s","name":"Agent %d","roles":["support_agent"],"team":"t","region":"EU","status":"active"}`+"\n", emp, a)
 		for c := 0; c < 4; c++ {
 			fmt.Fprintf(&nd, `{"type":"customer","id":"c-%d-%d","email":"u%d.%d@example.test","phone":"+000","name":"N","address":"A","region":"EU"}`+"\n", a, c, a, c)
-			reqs = append(reqs, BenchRequest{Employee: emp,
+			co.reqs = append(co.reqs, BenchRequest{Employee: emp,
 				Body: json.RawMessage(fmt.Sprintf(`{"customer":"c-%d-%d","fields":["email"],"purpose":{"case":"k-%d"},"want":"masked"}`, a, c, a))})
 		}
 		fmt.Fprintf(&nd, `{"type":"case","id":"k-%d","assignee":"%s","status":"open","customers":["c-%d-0","c-%d-1","c-%d-2","c-%d-3"],"orders":[],"sellers":[],"opened_at":"2026-11-01T00:00:00Z"}`+"\n", a, emp, a, a, a, a)
-		tokens[emp] = tok(custos.KindEmployee, emp)
+		co.tokens[emp] = tok(custos.KindEmployee, emp)
 	}
-	req, _ := http.NewRequest("POST", "http://"+rs[len(rs)-1].addr+"/v1/ingest", strings.NewReader(nd.String()))
-	req.Header.Set("Authorization", "Bearer "+svc)
+	co.ndjson = nd.String()
+	return co
+}
+
+// ingest posts the company to the server at addr.
+func (co *agentCompany) ingest(t testing.TB, addr string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/ingest", strings.NewReader(co.ndjson))
+	req.Header.Set("Authorization", "Bearer "+co.svc)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("ingest: %v %v", err, resp)
 	}
 	resp.Body.Close()
-
-	return &cluster{rs: rs, dir: dir, dsn: dsn, bin: bin, svc: svc, logs: logs, reqs: reqs, tokens: tokens}
 }
 
 // call sends one request with a bearer token to replica r and returns the
@@ -573,18 +591,6 @@ func checkAlertsComplete(t *testing.T, db *sqlstore.DB, off uint64) {
 		t.Fatalf("alert %s stored but not raised by the replay", k)
 	}
 	t.Logf("alerts complete: %d stored, as an uninterrupted replay raises them", len(want))
-}
-
-// buildBinaryTB builds cmd/custos for a test or a benchmark.
-func buildBinaryTB(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "custos")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
-	return bin
 }
 
 // BenchmarkReplicas measures aggregate reveals/s with 1, 2 and 3 replicas
