@@ -34,8 +34,6 @@ type detection struct {
 	now     func() time.Time
 	done    chan struct{}
 
-	mu sync.Mutex // serialises record alerts' writes
-
 	feedMu   sync.Mutex  // one reader of the change feed at a time
 	feedPos  uint64      // seq of the last change applied and stored
 	logStart uint64      // the log offset detection resumed from
@@ -195,9 +193,7 @@ func (d *detection) catchUp(ctx context.Context) error {
 		// If storing fails the page is applied again next time: the index
 		// does not change, and the alerts are raised again.
 		next := page[len(page)-1].Seq
-		d.mu.Lock()
 		err = d.alerts.SaveAlerts(ctx, recordsConsumer, d.feedPos, next, alerts)
-		d.mu.Unlock()
 		if err != nil {
 			return err
 		}
