@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/custos/custos"
 	"github.com/custos/custos/audit"
-	"github.com/custos/custos/auth"
 	"github.com/custos/custos/internal/dbtest"
 )
 
@@ -44,17 +42,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			m, _ := startServe(t, append([]string{"--data", dir}, dbArgs...)...)
 			c := client{t: t, base: "http://" + m.Addr().String()}
-			iss, err := auth.LoadOrCreateIssuer(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok := func(kind, id string) string {
-				s, err := iss.Issue(custos.Principal{Kind: kind, ID: id}, time.Hour)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			tok := minter(t, dir)
 			nd := `{"type":"employee","id":"e-a","name":"Agent","roles":["support_agent"],"team":"t","region":"EU","status":"active"}
 {"type":"employee","id":"e-p","name":"Approver","roles":["approver"],"team":"o","region":"EU","status":"active"}
 ` + fmt.Sprintf(`{"type":"customer","id":"c-1","email":%q,"phone":%q,"name":%q,"address":"10 Downing Street, London, GB","region":"EU"}

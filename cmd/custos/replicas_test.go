@@ -376,14 +376,7 @@ func TestReplicasLoadAndFault(t *testing.T) {
 			t.Fatalf("reveal by e-0 via %s before suspension: %d", r.name, code)
 		}
 	}
-	iss, err := auth.LoadOrCreateIssuer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	invTok, err := iss.Issue(custos.Principal{Kind: custos.KindEmployee, ID: "inv-1"}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	invTok := minter(t, dir)(custos.KindEmployee, "inv-1")
 	if code := do(rs[0], "PUT", "/v1/employees/e-0/status", invTok, `{"status":"suspended","note":"replica test"}`); code != 200 {
 		t.Fatalf("suspend e-0: %d", code)
 	}
@@ -464,17 +457,7 @@ type agentCompany struct {
 
 func newAgentCompany(t testing.TB, dir string) *agentCompany {
 	t.Helper()
-	iss, err := auth.LoadOrCreateIssuer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := func(kind, id string) string {
-		s, err := iss.Issue(custos.Principal{Kind: kind, ID: id}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	tok := minter(t, dir)
 	co := &agentCompany{svc: tok(custos.KindService, "feed"), tokens: map[string]string{}}
 	var nd strings.Builder
 	for a := 0; a < agentCount; a++ {
@@ -490,6 +473,23 @@ func newAgentCompany(t testing.TB, dir string) *agentCompany {
 	}
 	co.ndjson = nd.String()
 	return co
+}
+
+// minter returns a function that mints an hour's token for a principal
+// with the data directory's token key, failing t on error.
+func minter(t testing.TB, dir string) func(kind, id string) string {
+	t.Helper()
+	iss, err := auth.LoadOrCreateIssuer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(kind, id string) string {
+		s, err := iss.Issue(custos.Principal{Kind: kind, ID: id}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 }
 
 // ingest posts the company to the server at addr.
